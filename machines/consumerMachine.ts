@@ -1,0 +1,364 @@
+import { assign, fromPromise, setup } from 'xstate'
+import {
+  BROKER_UNAVAILABLE,
+  GROUP_MISSING,
+  errorCode,
+  type ConsumerInput,
+  type ConsumerRef,
+  type Entry,
+  type Outcome,
+  type ProcessInput,
+  type ReadInput,
+  type SettleInput,
+} from './types.js'
+
+/**
+ * One consumer of one stream in one group. Pure: every side effect is an actor or action that
+ * src/ provides with `.provide()`; the stubs below only fix the types and fail loudly if unprovided.
+ *
+ * The machine steps once per batch: reserve pool capacity → XREADGROUP → one pool run → settle
+ * (dead-letter, XACK, record retries). A failed message is never acked; it stays in the PEL.
+ */
+
+/** Counters a consumer keeps about its own work; shown by the debug view and the shutdown log. */
+export interface ConsumerStats {
+  batches: number
+  read: number
+  handled: number
+  retried: number
+  deadLettered: number
+  acked: number
+  brokerErrors: number
+}
+
+export interface ConsumerContext extends ConsumerInput {
+  /** Messages this consumer may still read: granted by the pool, bounded by its free capacity. */
+  reserved: number
+  /** The batch in flight (read, not yet settled). */
+  batch: Entry[]
+  /** Results of the batch in flight, waiting to be settled. */
+  outcomes: Outcome[]
+  /** Set once a shutdown was requested: finish the batch in flight, then stop. */
+  draining: boolean
+  /** Where to resume once the broker is back. */
+  resumeAt: 'starting' | 'reading' | 'deadLettering' | 'acking' | 'retrying'
+  /** Consecutive broker failures; drives the reconnect backoff. */
+  brokerFailures: number
+  stats: ConsumerStats
+  lastError: { code: string; message: string } | null
+}
+
+export type ConsumerEvent =
+  /** Stop reading at once, finish and settle the batch in flight, then stop. */
+  | { type: 'shutdown.request' }
+  /** The broker connection is usable again; retry now instead of waiting for the backoff. */
+  | { type: 'broker.ready' }
+
+/** What a stopped consumer reports: its counters and the entries it could not settle. */
+export interface ConsumerOutput {
+  stats: ConsumerStats
+  unsettled: string[]
+}
+
+const notProvided = (name: string) => async (): Promise<never> => {
+  throw new Error(`consumerMachine: actor "${name}" was not provided; use consumerMachine.provide()`)
+}
+
+const toError = (error: unknown) => ({
+  code: errorCode(error) ?? 'ACK_ERR_UNKNOWN',
+  message: error instanceof Error ? error.message : String(error),
+})
+
+const byStatus = (outcomes: Outcome[], status: Outcome['status']) => outcomes.filter((o) => o.status === status)
+
+const ref = (c: ConsumerContext): ConsumerRef => ({
+  name: c.name,
+  stream: c.stream,
+  group: c.group,
+  consumer: c.consumer,
+})
+
+const settleInput = (c: ConsumerContext, outcomes: Outcome[]): SettleInput => {
+  const byEntry = new Map(c.batch.map((e) => [e.entryId, e]))
+  const entries = outcomes.map((o) => byEntry.get(o.entryId)).filter((e): e is Entry => e !== undefined)
+  return { ...ref(c), outcomes, entries }
+}
+
+export const consumerMachine = setup({
+  types: {
+    context: {} as ConsumerContext,
+    events: {} as ConsumerEvent,
+    input: {} as ConsumerInput,
+    output: {} as ConsumerOutput,
+  },
+  actors: {
+    /** Opens the consumer's own blocking connection and creates its group when missing. */
+    startConsumer: fromPromise<void, ConsumerRef>(notProvided('startConsumer')),
+    /** Waits until the handler pool can take more messages; resolves with how many (≤ input). */
+    reserveCapacity: fromPromise<number, { name: string; count: number }>(notProvided('reserveCapacity')),
+    /** XREADGROUP … COUNT n BLOCK ms STREAMS s > */
+    readBatch: fromPromise<Entry[], ReadInput>(notProvided('readBatch')),
+    /** Runs the batch in the handler's worker pool; one outcome per entry, never rejects for a handler error. */
+    processBatch: fromPromise<Outcome[], ProcessInput>(notProvided('processBatch')),
+    /** Writes dead messages to the dead-letter stream. */
+    deadLetter: fromPromise<void, SettleInput>(notProvided('deadLetter')),
+    /** XACK the ok and dead-lettered entries (one pipelined call). */
+    ackMessages: fromPromise<void, SettleInput>(notProvided('ackMessages')),
+    /** Records failed attempts; the entries stay in the PEL. */
+    recordRetries: fromPromise<void, SettleInput>(notProvided('recordRetries')),
+    /** Closes the consumer's own connection. */
+    closeConsumer: fromPromise<void, ConsumerRef>(notProvided('closeConsumer')),
+  },
+  actions: {
+    /** Gives pool capacity back. A side effect on the pool gate, provided by src/. */
+    releaseCapacity: (_, _params: { name: string; count: number }) => {},
+    countAcked: assign({
+      stats: ({ context }) => ({
+        ...context.stats,
+        acked: context.stats.acked + context.outcomes.filter((o) => o.status !== 'retry').length,
+      }),
+    }),
+    clearBatch: assign({ batch: [], outcomes: [] }),
+  },
+  guards: {
+    hasEntries: (_, params: { entries: Entry[] }) => params.entries.length > 0,
+    hasDead: ({ context }) => context.outcomes.some((o) => o.status === 'dead'),
+    hasRetries: ({ context }) => context.outcomes.some((o) => o.status === 'retry'),
+    isDraining: ({ context }) => context.draining,
+    isBrokerDown: (_, params: { error: unknown }) => errorCode(params.error) === BROKER_UNAVAILABLE,
+    isGroupMissing: (_, params: { error: unknown }) => errorCode(params.error) === GROUP_MISSING,
+    resumesAt: ({ context }, params: { state: ConsumerContext['resumeAt'] }) => context.resumeAt === params.state,
+  },
+  delays: {
+    /** Reconnect backoff: 100 ms doubling to 5 s. */
+    reconnectDelay: ({ context }) => Math.min(5_000, 100 * 2 ** Math.min(context.brokerFailures, 6)),
+  },
+}).createMachine({
+  id: 'consumer',
+  context: ({ input }) => ({
+    ...input,
+    reserved: 0,
+    batch: [],
+    outcomes: [],
+    draining: false,
+    resumeAt: 'starting',
+    brokerFailures: 0,
+    stats: { batches: 0, read: 0, handled: 0, retried: 0, deadLettered: 0, acked: 0, brokerErrors: 0 },
+    lastError: null,
+  }),
+  initial: 'starting',
+  output: ({ context }) => ({
+    stats: context.stats,
+    unsettled: context.batch.map((e) => e.entryId),
+  }),
+  states: {
+    starting: {
+      invoke: {
+        src: 'startConsumer',
+        input: ({ context }) => ref(context),
+        onDone: { target: 'reading', actions: assign({ brokerFailures: 0 }) },
+        onError: {
+          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          target: 'disconnected',
+          actions: assign({ resumeAt: 'starting' }),
+        },
+      },
+      on: { 'shutdown.request': 'draining' },
+    },
+
+    reading: {
+      initial: 'reserving',
+      on: {
+        // Stop reading at once: leaving this state aborts the blocked XREADGROUP.
+        'shutdown.request': {
+          target: 'draining',
+          actions: [
+            { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+            assign({ reserved: 0 }),
+          ],
+        },
+      },
+      states: {
+        reserving: {
+          invoke: {
+            src: 'reserveCapacity',
+            input: ({ context }) => ({ name: context.name, count: context.batchSize }),
+            onDone: { target: 'fetching', actions: assign({ reserved: ({ event }) => event.output }) },
+          },
+        },
+        fetching: {
+          invoke: {
+            src: 'readBatch',
+            input: ({ context }) => ({ ...ref(context), count: context.reserved, blockMs: context.blockMs }),
+            onDone: [
+              {
+                guard: { type: 'hasEntries', params: ({ event }) => ({ entries: event.output }) },
+                target: '#consumer.processing',
+                actions: [
+                  {
+                    type: 'releaseCapacity',
+                    params: ({ context, event }) => ({
+                      name: context.name,
+                      count: context.reserved - event.output.length,
+                    }),
+                  },
+                  assign({
+                    batch: ({ event }) => event.output,
+                    reserved: ({ event }) => event.output.length,
+                    brokerFailures: 0,
+                  }),
+                ],
+              },
+              { target: 'fetching', reenter: true, actions: assign({ brokerFailures: 0 }) },
+            ],
+            onError: [
+              {
+                guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+                target: '#consumer.disconnected',
+                actions: [
+                  { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+                  assign({ reserved: 0, resumeAt: 'reading' }),
+                ],
+              },
+              {
+                guard: { type: 'isGroupMissing', params: ({ event }) => ({ error: event.error }) },
+                target: '#consumer.starting',
+                actions: [
+                  { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+                  assign({ reserved: 0, lastError: ({ event }) => toError(event.error) }),
+                ],
+              },
+            ],
+          },
+        },
+      },
+    },
+
+    processing: {
+      invoke: {
+        src: 'processBatch',
+        input: ({ context }) => ({ ...ref(context), entries: context.batch }),
+        onDone: {
+          target: 'settling',
+          actions: [
+            { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+            assign({
+              reserved: 0,
+              outcomes: ({ event }) => event.output,
+              stats: ({ context, event }) => ({
+                ...context.stats,
+                batches: context.stats.batches + 1,
+                read: context.stats.read + context.batch.length,
+                handled: context.stats.handled + byStatus(event.output, 'ok').length,
+                retried: context.stats.retried + byStatus(event.output, 'retry').length,
+              }),
+            }),
+          ],
+        },
+      },
+      on: { 'shutdown.request': { actions: assign({ draining: true }) } },
+    },
+
+    /** Routes a finished batch: dead letters first, then acks, then retries. */
+    settling: {
+      always: [{ guard: 'hasDead', target: 'deadLettering' }, { target: 'acking' }],
+    },
+
+    deadLettering: {
+      invoke: {
+        src: 'deadLetter',
+        input: ({ context }) => settleInput(context, byStatus(context.outcomes, 'dead')),
+        onDone: {
+          target: 'acking',
+          actions: assign({
+            stats: ({ context }) => ({
+              ...context.stats,
+              deadLettered: context.stats.deadLettered + byStatus(context.outcomes, 'dead').length,
+            }),
+          }),
+        },
+        onError: {
+          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          target: 'disconnected',
+          actions: assign({ resumeAt: 'deadLettering' }),
+        },
+      },
+      on: { 'shutdown.request': { actions: assign({ draining: true }) } },
+    },
+
+    acking: {
+      invoke: {
+        src: 'ackMessages',
+        input: ({ context }) => settleInput(context, context.outcomes.filter((o) => o.status !== 'retry')),
+        onDone: [
+          { guard: 'hasRetries', target: 'retrying', actions: 'countAcked' },
+          { guard: 'isDraining', target: 'draining', actions: ['countAcked', 'clearBatch'] },
+          { target: 'reading', actions: ['countAcked', 'clearBatch'] },
+        ],
+        onError: {
+          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          target: 'disconnected',
+          actions: assign({ resumeAt: 'acking' }),
+        },
+      },
+      on: { 'shutdown.request': { actions: assign({ draining: true }) } },
+    },
+
+    /** Failed messages are left in the PEL; this records the attempt so the retry can be scheduled. */
+    retrying: {
+      invoke: {
+        src: 'recordRetries',
+        input: ({ context }) => settleInput(context, byStatus(context.outcomes, 'retry')),
+        onDone: [
+          { guard: 'isDraining', target: 'draining', actions: 'clearBatch' },
+          { target: 'reading', actions: 'clearBatch' },
+        ],
+        onError: {
+          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          target: 'disconnected',
+          actions: assign({ resumeAt: 'retrying' }),
+        },
+      },
+      on: { 'shutdown.request': { actions: assign({ draining: true }) } },
+    },
+
+    /**
+     * The broker is unreachable. Results already computed are kept and settled when it returns;
+     * nothing new is read. A shutdown from here leaves the unsettled batch in the PEL.
+     */
+    disconnected: {
+      entry: assign({
+        brokerFailures: ({ context }) => context.brokerFailures + 1,
+        stats: ({ context }) => ({ ...context.stats, brokerErrors: context.stats.brokerErrors + 1 }),
+      }),
+      after: { reconnectDelay: { target: 'resuming' } },
+      on: {
+        'broker.ready': 'resuming',
+        'shutdown.request': 'draining',
+      },
+    },
+
+    resuming: {
+      always: [
+        { guard: { type: 'resumesAt', params: { state: 'starting' } }, target: 'starting' },
+        { guard: { type: 'resumesAt', params: { state: 'deadLettering' } }, target: 'deadLettering' },
+        { guard: { type: 'resumesAt', params: { state: 'acking' } }, target: 'acking' },
+        { guard: { type: 'resumesAt', params: { state: 'retrying' } }, target: 'retrying' },
+        { target: 'reading' },
+      ],
+    },
+
+    draining: {
+      invoke: {
+        src: 'closeConsumer',
+        input: ({ context }) => ref(context),
+        onDone: 'stopped',
+        onError: 'stopped',
+      },
+    },
+
+    stopped: { type: 'final' },
+  },
+})
+
+export type ConsumerMachine = typeof consumerMachine

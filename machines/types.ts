@@ -1,0 +1,101 @@
+/**
+ * Plain data shared by the machines and their implementations. Everything here is JSON-serialisable:
+ * machine context must survive a snapshot, so no clients, loggers or class instances live in it.
+ */
+
+/** One stream entry as read from Redis, already decoded into the wire format of ARCHITECTURE.md. */
+export interface Entry {
+  /** Message id: the `id` field when the producer set one, otherwise the entry id. */
+  id: string
+  /** Redis stream entry id, e.g. `1700000000000-0`. */
+  entryId: string
+  /** The `payload` field as stored, or null when the entry has none. */
+  payload: string | null
+  /** The `headers` field parsed as a JSON object of strings (empty when absent). */
+  headers: Record<string, string>
+  /** Every other field of the entry, passed through untouched. */
+  fields: Record<string, string>
+  /** Delivery attempt, 1 for a first delivery. */
+  attempt: number
+}
+
+/** The error a handler raised, rebuilt from the envelope that crossed the thread boundary. */
+export interface HandlerFailure {
+  name: string
+  code: string
+  message: string
+  stack?: string
+}
+
+/** What happened to one message of a batch. */
+export type Outcome =
+  | { entryId: string; id: string; status: 'ok'; durationMs: number }
+  | { entryId: string; id: string; status: 'retry'; durationMs: number; error: HandlerFailure; attempt: number }
+  | { entryId: string; id: string; status: 'dead'; durationMs: number; error: HandlerFailure; attempt: number }
+
+/** Static settings of one consumer actor, fixed when the supervisor spawns it. */
+export interface ConsumerInput {
+  /** Configured consumer name (unique within the config), e.g. `orders`. */
+  name: string
+  /** Stream key as configured. */
+  stream: string
+  /** Consumer group name. */
+  group: string
+  /** Redis consumer name: unique per process (host, pid, boot id). */
+  consumer: string
+  /** Largest batch one read may return. */
+  batchSize: number
+  /** How long one XREADGROUP blocks, in ms. */
+  blockMs: number
+}
+
+/** Input of the readBatch actor. */
+export interface ReadInput {
+  name: string
+  stream: string
+  group: string
+  consumer: string
+  count: number
+  blockMs: number
+}
+
+/** Input of the processBatch actor. */
+export interface ProcessInput {
+  name: string
+  stream: string
+  group: string
+  consumer: string
+  entries: Entry[]
+}
+
+/** Input of the ackMessages, deadLetter and recordRetries actors. */
+export interface SettleInput {
+  name: string
+  stream: string
+  group: string
+  consumer: string
+  outcomes: Outcome[]
+  /** The entries those outcomes belong to, in the same order. */
+  entries: Entry[]
+}
+
+/** Input of the ensureGroup and closeConsumer actors. */
+export interface ConsumerRef {
+  name: string
+  stream: string
+  group: string
+  consumer: string
+}
+
+/** Error codes a machine branches on. Implementations put one of these on `err.code`. */
+export const BROKER_UNAVAILABLE = 'ACK_ERR_REDIS_UNAVAILABLE'
+export const GROUP_MISSING = 'ACK_ERR_GROUP_MISSING'
+
+/** Reads `code` off an unknown error value without trusting its shape. */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code
+    return typeof code === 'string' ? code : undefined
+  }
+  return undefined
+}

@@ -1,0 +1,10 @@
+import { fromPromise } from 'xstate'
+import type { ConsumerRef } from '../../machines/types.js'
+import type { Resources } from '../resources.js'
+
+/** Closes the consumer's blocking connection once it has stopped reading. */
+export const closeConsumer = (res: Resources) =>
+  fromPromise<void, ConsumerRef>(async ({ input }) => {
+    res.dropReader(input.name)
+    res.pool(input.name).gate.releaseAll(input.name)
+  })

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { RuntimeError, UsageError } from './errors.js'
+import { runDaemon } from './daemon.js'
+import { createPublisher } from './publish.js'
+
+const HELP = `ackstate — a Redis Streams worker runtime that never loses a message
+
+Usage:
+  ackstate start [--config FILE]        run the daemon (FILE defaults to $ACKSTATE_CONFIG)
+  ackstate publish --stream S --payload JSON [--id ID] [--header k=v]... [--field k=v]...
+                                        publish one message (REDIS_URL, default redis://127.0.0.1:6379)
+  ackstate help                         this text
+  ackstate --version
+
+Environment (overrides the config file):
+  REDIS_URL   DATABASE_URL   PORT   LOG_LEVEL   SHUTDOWN_TIMEOUT_MS   ACKSTATE_CONFIG
+
+Signals (start):
+  SIGTERM, SIGINT   stop reading, finish and ack in-flight messages, exit 0 within shutdown.timeoutMs
+`
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function pairs(values: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values ?? []) {
+    const i = v.indexOf('=')
+    if (i <= 0) throw new UsageError('ACK_ERR_USAGE', `${flag} "${v}" must look like key=value.`)
+    out[v.slice(0, i)] = v.slice(i + 1)
+  }
+  return out
+}
+
+async function publishCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      stream: { type: 'string' },
+      payload: { type: 'string' },
+      id: { type: 'string' },
+      header: { type: 'string', multiple: true },
+      field: { type: 'string', multiple: true },
+    },
+    strict: true,
+  })
+  if (!values.stream) throw new UsageError('ACK_ERR_USAGE', 'publish needs --stream NAME.')
+  if (values.payload === undefined) throw new UsageError('ACK_ERR_USAGE', 'publish needs --payload TEXT (JSON by convention).')
+  const publisher = createPublisher({ redisUrl: process.env.REDIS_URL })
+  try {
+    const result = await publisher.publish({
+      stream: values.stream,
+      payload: values.payload,
+      ...(values.id ? { id: values.id } : {}),
+      headers: pairs(values.header, '--header'),
+      fields: pairs(values.field, '--field'),
+    })
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    return 0
+  } finally {
+    await publisher.close()
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'start': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
+      return runDaemon({ configFile: values.config })
+    }
+    case 'publish':
+      return publishCommand(rest)
+    case '--version':
+    case '-v':
+      process.stdout.write(`${version()}\n`)
+      return 0
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP)
+      return 0
+    default:
+      throw new UsageError('ACK_ERR_USAGE', `Unknown command "${command}". Run \`ackstate help\` for the commands.`)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof RuntimeError) {
+      process.stderr.write(`ackstate: ${err.code}: ${err.message}\n`)
+    } else if (err instanceof Error && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`ackstate: ACK_ERR_USAGE: ${err.message}. Run \`ackstate help\`.\n`)
+    } else {
+      process.stderr.write(`ackstate: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    }
+    process.exit(1)
+  },
+)

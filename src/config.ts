@@ -1,0 +1,213 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import convict from 'convict'
+import { ConfigError } from './errors.js'
+import { LOG_LEVELS, type LogLevel } from './log.js'
+import { checkConsumers, type ConsumerConfig } from './consumerConfig.js'
+
+export type { ConsumerConfig }
+
+/** The validated configuration, as plain data. */
+export interface Config {
+  /** Absolute path of the file it came from. */
+  file: string
+  redisUrl: string
+  databaseUrl: string
+  port: number | null
+  logLevel: LogLevel
+  shutdown: { timeoutMs: number }
+  supervisor: { maxRestarts: number }
+  consumers: ConsumerConfig[]
+}
+
+/** Heroku kills a dyno 30 s after SIGTERM; the drain must finish before that. */
+export const SHUTDOWN_LIMIT_MS = 30_000
+
+function urlFormat(name: string, protocols: string[], example: string) {
+  return {
+    name,
+    validate(value: unknown) {
+      if (typeof value !== 'string' || value.trim() === '') {
+        throw new Error(`must be set, e.g. ${example}`)
+      }
+      let url: URL
+      try {
+        url = new URL(value)
+      } catch {
+        throw new Error(`is not a URL. Use ${example}`)
+      }
+      if (!protocols.includes(url.protocol)) {
+        throw new Error(`has protocol "${url.protocol}", expected ${protocols.join(' or ')}. Use ${example}`)
+      }
+      if (url.hostname === '') throw new Error(`has no host. Use ${example}`)
+    },
+  }
+}
+
+convict.addFormat(urlFormat('redis-url', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379 (rediss:// for TLS)'))
+convict.addFormat(urlFormat('postgres-url', ['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/db'))
+convict.addFormat({
+  name: 'optional-port',
+  validate(value: unknown) {
+    if (value === null) return
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+      throw new Error('must be a port number from 0 to 65535, or null to run without the HTTP server')
+    }
+  },
+  coerce: (v: string) => (v === '' ? null : Number(v)),
+})
+convict.addFormat({
+  name: 'shutdown-timeout',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1000 || value >= SHUTDOWN_LIMIT_MS) {
+      throw new Error(
+        `must be a whole number of ms from 1000 to ${SHUTDOWN_LIMIT_MS - 1}: the platform kills the process ` +
+          `${SHUTDOWN_LIMIT_MS / 1000} s after SIGTERM, so the drain must end before that`,
+      )
+    }
+  },
+  coerce: (v: string) => Number(v),
+})
+convict.addFormat({
+  name: 'consumers',
+  validate(value: unknown) {
+    if (!Array.isArray(value)) throw new Error('must be a list of consumers')
+  },
+})
+
+export const schema = {
+  redisUrl: {
+    doc: 'Redis URL (set by Heroku Redis). redis://[user:password@]host:port[/db], rediss:// for TLS.',
+    format: 'redis-url',
+    default: 'redis://127.0.0.1:6379',
+    env: 'REDIS_URL',
+    sensitive: true,
+  },
+  databaseUrl: {
+    doc: 'PostgreSQL URL (set by Heroku Postgres), for the message backup.',
+    format: 'postgres-url',
+    default: 'postgres://postgres@127.0.0.1:5432/ackstate',
+    env: 'DATABASE_URL',
+    sensitive: true,
+  },
+  port: {
+    doc: 'Port of the health HTTP server (/healthz, /readyz); null runs without it.',
+    format: 'optional-port',
+    default: null as number | null,
+    env: 'PORT',
+  },
+  logLevel: {
+    doc: 'Log level of the JSON logs on stdout.',
+    format: [...LOG_LEVELS],
+    default: 'info',
+    env: 'LOG_LEVEL',
+  },
+  shutdown: {
+    timeoutMs: {
+      doc: 'On SIGTERM/SIGINT, time allowed to finish in-flight handlers, ack them and exit (below 30000).',
+      format: 'shutdown-timeout',
+      default: 25_000,
+      env: 'SHUTDOWN_TIMEOUT_MS',
+    },
+  },
+  supervisor: {
+    maxRestarts: {
+      doc: 'Restarts of a crashed consumer actor before the daemon stops with exit code 1.',
+      format: 'nat',
+      default: 5,
+    },
+  },
+  consumers: {
+    doc: 'The consumers to run; see the consumer keys in README.md.',
+    format: 'consumers',
+    default: [] as unknown[],
+  },
+}
+
+export interface LoadOptions {
+  /** Config file; falls back to env.ACKSTATE_CONFIG. */
+  file?: string
+  /** Environment to read overrides from (tests pass their own; never mutate process.env). */
+  env?: NodeJS.ProcessEnv
+}
+
+/**
+ * Reads, validates and resolves the configuration. Nothing connects before this returns; every
+ * problem is a ConfigError naming the key or file, what is wrong and what to do.
+ */
+export function loadConfig({ file, env = process.env }: LoadOptions = {}): Config {
+  const chosen = file ?? env.ACKSTATE_CONFIG
+  if (!chosen) {
+    throw new ConfigError(
+      'ACK_ERR_CONFIG',
+      'No config file given. Pass --config FILE or set ACKSTATE_CONFIG (see config/example.json).',
+    )
+  }
+  const absolute = path.resolve(chosen)
+  const raw = readConfigFile(absolute)
+
+  const conf = convict(schema, { env, args: [] })
+  try {
+    conf.load(raw)
+    conf.validate({ allowed: 'strict' })
+  } catch (err) {
+    throw new ConfigError('ACK_ERR_CONFIG', `Invalid config in ${absolute}: ${describe(err)}`, { cause: err })
+  }
+
+  const consumers = checkConsumers(conf.get('consumers'), path.dirname(absolute), absolute)
+  return {
+    file: absolute,
+    redisUrl: conf.get('redisUrl'),
+    databaseUrl: conf.get('databaseUrl'),
+    port: conf.get('port'),
+    logLevel: conf.get('logLevel') as LogLevel,
+    shutdown: { timeoutMs: conf.get('shutdown.timeoutMs') },
+    supervisor: { maxRestarts: conf.get('supervisor.maxRestarts') },
+    consumers,
+  }
+}
+
+/** The configuration as it may be logged: URLs are replaced by "[Sensitive]". */
+export function printableConfig(config: Config): Record<string, unknown> {
+  return { ...config, redisUrl: '[Sensitive]', databaseUrl: '[Sensitive]' }
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new ConfigError(
+      'ACK_ERR_CONFIG_FILE',
+      code === 'ENOENT'
+        ? `Config file ${file} does not exist. Check the path given to --config or ACKSTATE_CONFIG.`
+        : `Config file ${file} cannot be read (${code ?? 'unknown error'}). Check its permissions.`,
+      { cause: err },
+    )
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(
+      'ACK_ERR_CONFIG_FILE',
+      `Config file ${file} is not valid JSON: ${(err as Error).message}. Fix the syntax (no comments, no trailing commas).`,
+      { cause: err },
+    )
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('ACK_ERR_CONFIG_FILE', `Config file ${file} must hold a JSON object, e.g. { "consumers": [] }.`)
+  }
+  return parsed as Record<string, unknown>
+}
+
+/** convict joins several problems with newlines; keep them on one line for the log. */
+function describe(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join('; ')
+}

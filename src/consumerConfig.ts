@@ -1,0 +1,121 @@
+import { existsSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { ConfigError } from './errors.js'
+
+/** One configured consumer, defaults applied and the handler path made absolute. */
+export interface ConsumerConfig {
+  /** Unique name; names the actor (`consumer-<name>`) and the logs. */
+  name: string
+  /** Stream key, as any client writes it (`XADD orders * …`). */
+  stream: string
+  /** Consumer group; defaults to the consumer name. */
+  group: string
+  /** Absolute path of the handler module. */
+  handler: string
+  /** Worker threads of the handler's pool. */
+  concurrency: number
+  /** Most entries one XREADGROUP returns. */
+  batchSize: number
+  /** How long one XREADGROUP blocks waiting for entries, in ms. */
+  blockMs: number
+  /** Per-message handler timeout in ms; the handler's AbortSignal fires then. */
+  handlerTimeoutMs: number
+  /** Heap limit of each worker thread, in MB. */
+  maxMemoryMb: number
+}
+
+interface IntRule {
+  min: number
+  max: number
+  default: number
+  doc: string
+}
+
+/** The numeric consumer keys: bounds, defaults and what they mean (the README's table says the same). */
+export const CONSUMER_NUMBERS: Record<
+  'concurrency' | 'batchSize' | 'blockMs' | 'handlerTimeoutMs' | 'maxMemoryMb',
+  IntRule
+> = {
+  concurrency: { min: 1, max: 64, default: 2, doc: 'worker threads running the handler' },
+  batchSize: { min: 1, max: 10_000, default: 100, doc: 'entries per read' },
+  blockMs: { min: 1, max: 60_000, default: 5_000, doc: 'XREADGROUP BLOCK time' },
+  handlerTimeoutMs: { min: 1, max: 3_600_000, default: 30_000, doc: 'per-message handler timeout' },
+  maxMemoryMb: { min: 16, max: 16_384, default: 512, doc: 'heap limit per worker thread' },
+}
+
+const STRING_KEYS = ['name', 'stream', 'group', 'handler'] as const
+const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...Object.keys(CONSUMER_NUMBERS)])
+const NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/
+
+/** Validates the `consumers` list of the config file and applies defaults. */
+export function checkConsumers(value: unknown, baseDir: string, file: string): ConsumerConfig[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ConfigError(
+      'ACK_ERR_CONFIG',
+      `consumers in ${file} must list at least one consumer, e.g. ` +
+        `[{ "name": "orders", "stream": "orders", "handler": "./handlers/orders.js" }].`,
+    )
+  }
+  const seen = new Set<string>()
+  return value.map((raw: unknown, i) => {
+    const at = `consumers[${i}]`
+    const fail = (what: string): never => {
+      throw new ConfigError('ACK_ERR_CONFIG', `${what}. Fix it in ${file}.`)
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(`${at} must be an object`)
+    const entry = raw as Record<string, unknown>
+
+    for (const key of Object.keys(entry)) {
+      if (!KNOWN_KEYS.has(key)) {
+        fail(`${at}.${key} is not a consumer key (known: ${[...KNOWN_KEYS].join(', ')})`)
+      }
+    }
+    for (const key of STRING_KEYS) {
+      const v = entry[key]
+      if (v === undefined && key === 'group') continue
+      if (typeof v !== 'string' || v.trim() === '') fail(`${at}.${key} must be a non-empty string, got ${show(v)}`)
+    }
+    const name = entry.name as string
+    if (!NAME_PATTERN.test(name)) fail(`${at}.name "${name}" may only hold letters, digits and _ . : -`)
+    if (seen.has(name)) fail(`${at}.name "${name}" is used twice; consumer names must be unique`)
+    seen.add(name)
+
+    const stream = entry.stream as string
+    // Derived keys wrap the stream in a hash tag ({orders}:dlq); braces in the name would break that.
+    if (/[{}\s]/.test(stream)) fail(`${at}.stream "${stream}" must not contain braces or spaces`)
+
+    const numbers = {} as Record<keyof typeof CONSUMER_NUMBERS, number>
+    for (const [key, rule] of Object.entries(CONSUMER_NUMBERS) as [keyof typeof CONSUMER_NUMBERS, IntRule][]) {
+      const v = entry[key]
+      if (v === undefined) {
+        numbers[key] = rule.default
+        continue
+      }
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < rule.min || v > rule.max) {
+        fail(`${at}.${key} (${rule.doc}) must be a whole number from ${rule.min} to ${rule.max}, got ${show(v)}`)
+      }
+      numbers[key] = v as number
+    }
+
+    const handler = path.resolve(baseDir, entry.handler as string)
+    if (!existsSync(handler) || !statSync(handler).isFile()) {
+      throw new ConfigError(
+        'ACK_ERR_HANDLER_NOT_FOUND',
+        `${at}.handler: module ${handler} does not exist. The path is relative to ${file}; ` +
+          `point it at a .js/.mjs/.cjs file that exports the handler function.`,
+      )
+    }
+
+    return {
+      name,
+      stream,
+      group: (entry.group as string | undefined) ?? name,
+      handler,
+      ...numbers,
+    }
+  })
+}
+
+function show(v: unknown): string {
+  return v === undefined ? 'nothing' : JSON.stringify(v)
+}

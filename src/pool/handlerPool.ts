@@ -1,0 +1,178 @@
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import type { Entry, Outcome } from '../../machines/types.js'
+import { HandlerError } from '../errors.js'
+import type { LogLevel } from '../log.js'
+import { CapacityGate } from './capacityGate.js'
+import type { BatchTask, Envelope, HandlerMessage, ProbeResult } from './protocol.js'
+
+const here = fileURLToPath(import.meta.url)
+/** worker.js next to this file in the build, worker.ts when running from source under tsx. */
+const WORKER_FILE = path.join(path.dirname(here), `worker${path.extname(here)}`)
+
+export interface PoolOptions {
+  /** Absolute path of the handler module. */
+  module: string
+  threads: number
+  maxMemoryMb: number
+  /** Messages the pool may hold at once (queued + running); reads reserve from it. */
+  capacity: number
+  logLevel: LogLevel
+}
+
+export interface BatchRun {
+  name: string
+  stream: string
+  group: string
+  consumer: string
+  timeoutMs: number
+  entries: Entry[]
+}
+
+/**
+ * One Piscina pool per handler module. A batch is split into at most `threads` chunks, one task each
+ * (a task per message caps throughput far below the batched path). Capacity is reserved before a read,
+ * so the daemon never reads more than its pools can hold: no unbounded buffer, never a drop.
+ */
+export class HandlerPool {
+  readonly module: string
+  readonly gate: CapacityGate
+  private readonly piscina: Piscina
+  private readonly threads: number
+  private readonly logLevel: LogLevel
+
+  constructor(options: PoolOptions) {
+    this.module = options.module
+    this.threads = options.threads
+    this.logLevel = options.logLevel
+    this.gate = new CapacityGate(options.capacity)
+    this.piscina = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      // Every chunk of every reserved batch fits: a task is never refused for a full queue.
+      maxQueue: Math.max(options.threads, options.capacity),
+      idleTimeout: 60_000,
+      resourceLimits: { maxOldGenerationSizeMb: options.maxMemoryMb },
+    })
+  }
+
+  /** Imports the module in a worker and checks that it exports a handler function. */
+  async probe(): Promise<void> {
+    const result = (await this.piscina.run({ kind: 'probe', module: this.module })) as ProbeResult
+    if (result.ok) return
+    if (result.reason === 'no-function') {
+      throw new HandlerError(
+        'ACK_ERR_HANDLER_INVALID',
+        `Handler module ${this.module} exports no function (exports: ${result.exports.join(', ') || 'none'}). ` +
+          'Export the handler as the default export or as a named export `handle`.',
+      )
+    }
+    throw new HandlerError(
+      'ACK_ERR_HANDLER_IMPORT',
+      `Handler module ${this.module} threw while loading: ${result.error.name}: ${result.error.message}. ` +
+        'Fix the module so that importing it succeeds.',
+    )
+  }
+
+  /** Runs a batch; one outcome per entry, in order. A crashed worker fails its chunk, not the pool. */
+  async run(batch: BatchRun): Promise<Outcome[]> {
+    const chunks = split(batch.entries, this.threads)
+    const results = await Promise.all(chunks.map((chunk) => this.runChunk(batch, chunk)))
+    return results.flat()
+  }
+
+  private async runChunk(batch: BatchRun, entries: Entry[]): Promise<Outcome[]> {
+    const task: BatchTask = {
+      kind: 'batch',
+      module: this.module,
+      name: batch.name,
+      stream: batch.stream,
+      group: batch.group,
+      consumer: batch.consumer,
+      timeoutMs: batch.timeoutMs,
+      logLevel: this.logLevel,
+      messages: entries.map((e) => toMessage(batch.stream, e)),
+    }
+    let envelopes: Envelope[]
+    try {
+      envelopes = (await this.piscina.run(task)) as Envelope[]
+    } catch (err) {
+      // The worker died (process.exit, out of memory, an uncaught async throw): Piscina replaces it.
+      const error = {
+        name: 'HandlerError',
+        code: 'ACK_ERR_HANDLER_CRASHED',
+        message: `handler worker crashed: ${err instanceof Error ? err.message : String(err)}`,
+      }
+      envelopes = entries.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
+    }
+    return entries.map((e, i) => toOutcome(e, envelopes[i]))
+  }
+
+  /** Counters for the debug view and metrics. */
+  stats() {
+    return {
+      module: this.module,
+      threads: this.piscina.threads.length,
+      queueSize: this.piscina.queueSize,
+      completed: this.piscina.completed,
+      utilization: this.piscina.utilization,
+      reserved: this.gate.used,
+      capacity: this.gate.capacity,
+    }
+  }
+
+  /** Waits for queued and running tasks, then stops the threads. */
+  close(): Promise<void> {
+    this.gate.close()
+    return this.piscina.close()
+  }
+
+  /** Stops the threads now; tasks in flight are abandoned (their entries stay in the PEL). */
+  destroy(): Promise<void> {
+    this.gate.close()
+    return this.piscina.destroy()
+  }
+}
+
+function toMessage(stream: string, e: Entry): HandlerMessage {
+  return {
+    id: e.id,
+    entryId: e.entryId,
+    stream,
+    payload: e.payload,
+    headers: e.headers,
+    fields: e.fields,
+    attempt: e.attempt,
+  }
+}
+
+function toOutcome(e: Entry, env: Envelope | undefined): Outcome {
+  if (!env) {
+    const error = { name: 'HandlerError', code: 'ACK_ERR_HANDLER_CRASHED', message: 'worker returned no result' }
+    return { entryId: e.entryId, id: e.id, status: 'retry', durationMs: 0, error, attempt: e.attempt }
+  }
+  if (env.ok) return { entryId: e.entryId, id: e.id, status: 'ok', durationMs: env.durationMs }
+  return {
+    entryId: e.entryId,
+    id: e.id,
+    status: env.permanent ? 'dead' : 'retry',
+    durationMs: env.durationMs,
+    error: env.error,
+    attempt: e.attempt,
+  }
+}
+
+/** Splits into at most `parts` contiguous chunks of near-equal size. */
+export function split<T>(items: T[], parts: number): T[][] {
+  const n = Math.min(parts, items.length)
+  const chunks: T[][] = []
+  let start = 0
+  for (let i = 0; i < n; i++) {
+    const size = Math.ceil((items.length - start) / (n - i))
+    chunks.push(items.slice(start, start + size))
+    start += size
+  }
+  return chunks
+}

@@ -1,0 +1,68 @@
+import type { HandlerFailure } from '../../machines/types.js'
+import type { LogLevel } from '../log.js'
+
+/** What a handler receives: plain data, the entry as stored. */
+export interface HandlerMessage {
+  /** Message id (producer-assigned, or the entry id when the entry has no `id` field). */
+  id: string
+  /** Redis stream entry id. */
+  entryId: string
+  stream: string
+  /** The `payload` field as stored (JSON by convention), or null when the entry has none. */
+  payload: string | null
+  headers: Record<string, string>
+  /** Every other field of the entry, untouched. */
+  fields: Record<string, string>
+  /** 1 on the first delivery. */
+  attempt: number
+}
+
+/** The second argument of a handler. */
+export interface HandlerContext {
+  /** Configured consumer name. */
+  name: string
+  /** Redis consumer name of this process. */
+  consumer: string
+  group: string
+  /** A pino logger bound to the consumer. */
+  logger: {
+    info: (obj: object, msg?: string) => void
+    warn: (obj: object, msg?: string) => void
+    error: (obj: object, msg?: string) => void
+    debug: (obj: object, msg?: string) => void
+  }
+  /** Fires at the handler timeout; stop work and let the promise settle. */
+  signal: AbortSignal
+}
+
+/** A handler module's default export (or named `handle`). Return to ack, throw to retry. */
+export type HandlerFn = (message: HandlerMessage, context: HandlerContext) => unknown
+
+/** One pool task: a batch of one consumer. */
+export interface BatchTask {
+  kind: 'batch'
+  module: string
+  name: string
+  stream: string
+  group: string
+  consumer: string
+  timeoutMs: number
+  logLevel: LogLevel
+  messages: HandlerMessage[]
+}
+
+/** Start-up check of a handler module. */
+export interface ProbeTask {
+  kind: 'probe'
+  module: string
+}
+
+/** One message's result, as it crosses the thread boundary. */
+export type Envelope =
+  | { ok: true; durationMs: number }
+  | { ok: false; durationMs: number; error: HandlerFailure; permanent: boolean }
+
+export type ProbeResult =
+  | { ok: true }
+  | { ok: false; reason: 'no-function'; exports: string[] }
+  | { ok: false; reason: 'import-failed'; error: HandlerFailure }

@@ -1,0 +1,119 @@
+/**
+ * Runs inside a Piscina worker thread. It loads the user's handler module once and runs a whole
+ * batch per task. It never throws raw: every result crosses the thread boundary as a plain envelope,
+ * because structured clone drops an error's class and its `code`.
+ */
+import { pathToFileURL } from 'node:url'
+import { pino, type Logger } from 'pino'
+import type { HandlerFailure } from '../../machines/types.js'
+import { isPermanentError } from '../errors.js'
+import type { BatchTask, Envelope, HandlerFn, HandlerMessage, ProbeResult, ProbeTask } from './protocol.js'
+
+const modules = new Map<string, Promise<HandlerFn>>()
+const loggers = new Map<string, Logger>()
+
+/** Finds the handler function in a module: `default`, a named `handle`, or CommonJS `module.exports`. */
+export function pickHandler(mod: Record<string, unknown>): HandlerFn | undefined {
+  const candidates = [mod.default, mod.handle, (mod.default as Record<string, unknown> | undefined)?.handle]
+  return candidates.find((c): c is HandlerFn => typeof c === 'function')
+}
+
+function load(module: string): Promise<HandlerFn> {
+  let loading = modules.get(module)
+  if (!loading) {
+    loading = import(pathToFileURL(module).href).then((mod: Record<string, unknown>) => {
+      const fn = pickHandler(mod)
+      if (!fn) throw new Error(`${module} exports no handler function`)
+      return fn
+    })
+    modules.set(module, loading)
+  }
+  return loading
+}
+
+function loggerFor(task: BatchTask): Logger {
+  const key = `${task.consumer}\u0000${task.logLevel}`
+  let log = loggers.get(key)
+  if (!log) {
+    log = pino({ level: task.logLevel, base: { service: 'ackstate', pid: process.pid } }).child({
+      actor: `consumer-${task.name}`,
+      stream: task.stream,
+      group: task.group,
+      thread: 'handler',
+    })
+    loggers.set(key, log)
+  }
+  return log
+}
+
+export function toFailure(err: unknown): HandlerFailure {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code
+    return {
+      name: err.name,
+      code: typeof code === 'string' ? code : 'ACK_ERR_HANDLER_FAILED',
+      message: err.message,
+      ...(err.stack ? { stack: err.stack } : {}),
+    }
+  }
+  return { name: 'Error', code: 'ACK_ERR_HANDLER_FAILED', message: `handler threw a non-Error value: ${String(err)}` }
+}
+
+async function runOne(fn: HandlerFn, message: HandlerMessage, task: BatchTask, log: Logger): Promise<Envelope> {
+  const started = performance.now()
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = Object.assign(new Error(`handler did not finish within ${task.timeoutMs} ms`), {
+        name: 'HandlerError',
+        code: 'ACK_ERR_HANDLER_TIMEOUT',
+      })
+      controller.abort(err)
+      reject(err)
+    }, task.timeoutMs)
+  })
+  try {
+    const context = { name: task.name, consumer: task.consumer, group: task.group, logger: log, signal: controller.signal }
+    await Promise.race([Promise.resolve().then(() => fn(message, context)), timeout])
+    return { ok: true, durationMs: performance.now() - started }
+  } catch (err) {
+    return {
+      ok: false,
+      durationMs: performance.now() - started,
+      error: toFailure(err),
+      permanent: isPermanentError(err),
+    }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** One Piscina task: a batch of messages, run concurrently; one envelope per message, in order. */
+async function runBatch(task: BatchTask): Promise<Envelope[]> {
+  let fn: HandlerFn
+  try {
+    fn = await load(task.module)
+  } catch (err) {
+    const error = toFailure(err)
+    return task.messages.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
+  }
+  const log = loggerFor(task)
+  return Promise.all(task.messages.map((m) => runOne(fn, m, task, log)))
+}
+
+/** Imports the module and reports whether it has a handler function; used at start-up. */
+async function probe(task: ProbeTask): Promise<ProbeResult> {
+  try {
+    const mod = (await import(pathToFileURL(task.module).href)) as Record<string, unknown>
+    if (pickHandler(mod)) return { ok: true }
+    const exported = Object.keys(mod).filter((k) => k !== '__esModule')
+    return { ok: false, reason: 'no-function', exports: exported }
+  } catch (err) {
+    return { ok: false, reason: 'import-failed', error: toFailure(err) }
+  }
+}
+
+export default function run(task: BatchTask | ProbeTask): Promise<Envelope[] | ProbeResult> {
+  return task.kind === 'probe' ? probe(task) : runBatch(task)
+}

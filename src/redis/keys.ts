@@ -1,0 +1,11 @@
+/**
+ * Key helpers. The stream key is the configured name as it is, so any client can XADD to it; every
+ * key derived from it wraps the name in a hash tag ({orders}:dlq) so that on Redis Cluster all of a
+ * stream's keys share its slot and multi-key commands never hit CROSSSLOT.
+ */
+
+/** `{orders}`: hashes exactly like the key `orders`. */
+export const tag = (stream: string) => `{${stream}}`
+
+/** The dead-letter stream of a stream. */
+export const deadLetterKey = (stream: string) => `${tag(stream)}:dlq`

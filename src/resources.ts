@@ -1,0 +1,79 @@
+import type { Config, ConsumerConfig } from './config.js'
+import { childFor, type Logger } from './log.js'
+import type { HandlerPool } from './pool/handlerPool.js'
+import { connectRedis, type Redis } from './redis/connect.js'
+
+/**
+ * The live resources the actor implementations close over: connections, pools, loggers. They never
+ * enter machine context (it must stay serialisable); actors find theirs by consumer name.
+ */
+export class Resources {
+  /** Shared connection for non-blocking commands (XACK, XADD, XGROUP). */
+  private shared: Redis | null = null
+  /** One blocking connection per consumer: a blocked XREADGROUP must not stall anyone else. */
+  readonly readers = new Map<string, Redis>()
+  private readonly consumers = new Map<string, ConsumerConfig>()
+  private readonly loggers = new Map<string, Logger>()
+
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    /** Handler pool of each consumer (consumers with the same module share one pool). */
+    readonly pools: Map<string, HandlerPool>,
+  ) {
+    for (const c of config.consumers) {
+      this.consumers.set(c.name, c)
+      this.loggers.set(c.name, childFor(log, `consumer-${c.name}`, { stream: c.stream, group: c.group }))
+    }
+  }
+
+  get redis(): Redis {
+    this.shared ??= connectRedis(this.config.redisUrl, 'commands', this.log)
+    return this.shared
+  }
+
+  consumer(name: string): ConsumerConfig {
+    const c = this.consumers.get(name)
+    if (!c) throw new Error(`unknown consumer "${name}"`)
+    return c
+  }
+
+  pool(name: string): HandlerPool {
+    const p = this.pools.get(name)
+    if (!p) throw new Error(`no handler pool for consumer "${name}"`)
+    return p
+  }
+
+  logFor(name: string): Logger {
+    return this.loggers.get(name) ?? this.log
+  }
+
+  reader(name: string, consumer: string): Redis {
+    let r = this.readers.get(name)
+    if (!r) {
+      r = connectRedis(this.config.redisUrl, `reader:${name}:${consumer}`, this.logFor(name))
+      this.readers.set(name, r)
+    }
+    return r
+  }
+
+  /** Drops a consumer's blocking connection at once; a blocked XREADGROUP ends with it. */
+  dropReader(name: string): void {
+    const r = this.readers.get(name)
+    if (!r) return
+    this.readers.delete(name)
+    r.disconnect()
+  }
+
+  /** Closes every pool (waiting for tasks unless forced) and every connection. */
+  async close(force: boolean): Promise<void> {
+    const pools = [...new Set(this.pools.values())]
+    await Promise.allSettled(pools.map((p) => (force ? p.destroy() : p.close())))
+    for (const name of [...this.readers.keys()]) this.dropReader(name)
+    if (this.shared) {
+      const shared = this.shared
+      this.shared = null
+      await shared.quit().catch(() => shared.disconnect())
+    }
+  }
+}

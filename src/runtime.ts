@@ -1,0 +1,116 @@
+import { createActor, fromPromise, type Actor, type AnyActorRef } from 'xstate'
+import { consumerMachine, type ConsumerContext } from '../machines/consumerMachine.js'
+import { consumerId, supervisorMachine, type SupervisorOutput } from '../machines/supervisorMachine.js'
+import { ackMessages } from './actors/ackMessages.js'
+import { closeConsumer } from './actors/closeConsumer.js'
+import { deadLetter } from './actors/deadLetter.js'
+import { processBatch } from './actors/processBatch.js'
+import { readBatch } from './actors/readBatch.js'
+import { recordRetries } from './actors/recordRetries.js'
+import { reserveCapacity } from './actors/reserveCapacity.js'
+import { startConsumer } from './actors/startConsumer.js'
+import type { Config } from './config.js'
+import { createInspector } from './inspect.js'
+import type { Logger } from './log.js'
+import type { HandlerPool } from './pool/handlerPool.js'
+import { consumerName } from './redis/consumerName.js'
+import { Resources } from './resources.js'
+
+export interface Runtime {
+  /** The root actor (systemId "supervisor"). */
+  actor: Actor<typeof supervisorMachine>
+  /** Resolves when the supervisor stopped, with the exit code to use. */
+  done: Promise<SupervisorOutput>
+  /** Starts the drain; calling it again does nothing. */
+  shutdown(): void
+}
+
+/** Part of the shutdown budget kept for closing pools and connections after the drain. */
+export function drainBudget(timeoutMs: number): number {
+  return timeoutMs - Math.min(2_000, Math.floor(timeoutMs / 5))
+}
+
+/** Wires the pure machines to their I/O and starts the supervisor. */
+export function startRuntime(config: Config, log: Logger, pools: Map<string, HandlerPool>): Runtime {
+  const res = new Resources(config, log, pools)
+  const consumer = consumerName()
+
+  const consumerLogic = consumerMachine.provide({
+    actors: {
+      startConsumer: startConsumer(res),
+      reserveCapacity: reserveCapacity(res),
+      readBatch: readBatch(res),
+      processBatch: processBatch(res),
+      deadLetter: deadLetter(res),
+      ackMessages: ackMessages(res),
+      recordRetries: recordRetries(res),
+      closeConsumer: closeConsumer(res),
+    },
+    actions: {
+      releaseCapacity: (_, params) => res.pool(params.name).gate.release(params.name, params.count),
+    },
+  })
+
+  const supervisorLog = log.child({ actor: 'supervisor' })
+  const root = supervisorMachine.provide({
+    actors: {
+      consumer: consumerLogic,
+      openResources: fromPromise(async () => {
+        try {
+          await res.redis.ping()
+          supervisorLog.info({ consumers: config.consumers.length, consumer }, 'connected to redis')
+        } catch (err) {
+          supervisorLog.warn({ err }, 'redis is not reachable yet; consumers keep retrying')
+        }
+      }),
+      closeResources: fromPromise(async ({ input }) => {
+        await res.close(input.force)
+      }),
+    },
+    actions: {
+      reportCrash: (_, { name, error, restart, delayMs }) => {
+        const fields = { err: error, consumer: name, delayMs }
+        if (restart) supervisorLog.error(fields, 'consumer crashed; restarting')
+        else supervisorLog.fatal(fields, 'consumer crashed too often; stopping the daemon')
+      },
+      reportUnfinished: ({ self }) => {
+        for (const c of config.consumers) {
+          const child = self.getSnapshot().children[consumerId(c.name)] as AnyActorRef | undefined
+          const ctx = child?.getSnapshot().context as ConsumerContext | undefined
+          if (!ctx || ctx.batch.length === 0) continue
+          res.logFor(c.name).warn(
+            { entryIds: ctx.batch.map((e) => e.entryId), count: ctx.batch.length },
+            'shutdown timed out; entries left pending for re-delivery',
+          )
+        }
+      },
+    },
+  })
+
+  const actor = createActor(root, {
+    id: 'supervisor',
+    systemId: 'supervisor',
+    inspect: createInspector(log),
+    input: {
+      consumers: config.consumers.map((c) => ({
+        name: c.name,
+        stream: c.stream,
+        group: c.group,
+        consumer,
+        batchSize: c.batchSize,
+        blockMs: c.blockMs,
+      })),
+      maxRestarts: config.supervisor.maxRestarts,
+      drainTimeoutMs: drainBudget(config.shutdown.timeoutMs),
+    },
+  })
+
+  const done = new Promise<SupervisorOutput>((resolve, reject) => {
+    actor.subscribe({
+      complete: () => resolve(actor.getSnapshot().output!),
+      error: (err) => reject(err as Error),
+    })
+  })
+  actor.start()
+  return { actor, done, shutdown: () => actor.send({ type: 'shutdown.request' }) }
+}
