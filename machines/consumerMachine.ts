@@ -60,16 +60,18 @@ export interface ConsumerOutput {
   unsettled: string[]
 }
 
-const notProvided = (name: string) => async (): Promise<never> => {
-  throw new Error(`consumerMachine: actor "${name}" was not provided; use consumerMachine.provide()`)
-}
+const notProvided = (name: string) => (): Promise<never> =>
+  Promise.reject(
+    new Error(`consumerMachine: actor "${name}" was not provided; use consumerMachine.provide()`),
+  )
 
 const toError = (error: unknown) => ({
   code: errorCode(error) ?? 'ACK_ERR_UNKNOWN',
   message: error instanceof Error ? error.message : String(error),
 })
 
-const byStatus = (outcomes: Outcome[], status: Outcome['status']) => outcomes.filter((o) => o.status === status)
+const byStatus = (outcomes: Outcome[], status: Outcome['status']) =>
+  outcomes.filter((o) => o.status === status)
 
 const ref = (c: ConsumerContext): ConsumerRef => ({
   name: c.name,
@@ -127,7 +129,8 @@ export const consumerMachine = setup({
     isDraining: ({ context }) => context.draining,
     isBrokerDown: (_, params: { error: unknown }) => errorCode(params.error) === BROKER_UNAVAILABLE,
     isGroupMissing: (_, params: { error: unknown }) => errorCode(params.error) === GROUP_MISSING,
-    resumesAt: ({ context }, params: { state: ConsumerContext['resumeAt'] }) => context.resumeAt === params.state,
+    resumesAt: ({ context }, params: { state: ConsumerContext['resumeAt'] }) =>
+      context.resumeAt === params.state,
   },
   delays: {
     /** Reconnect backoff: 100 ms doubling to 5 s. */
@@ -173,7 +176,10 @@ export const consumerMachine = setup({
         'shutdown.request': {
           target: 'draining',
           actions: [
-            { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+            {
+              type: 'releaseCapacity',
+              params: ({ context }) => ({ name: context.name, count: context.reserved }),
+            },
             assign({ reserved: 0 }),
           ],
         },
@@ -216,7 +222,10 @@ export const consumerMachine = setup({
                 guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
                 target: '#consumer.disconnected',
                 actions: [
-                  { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+                  {
+                    type: 'releaseCapacity',
+                    params: ({ context }) => ({ name: context.name, count: context.reserved }),
+                  },
                   assign({ reserved: 0, resumeAt: 'reading' }),
                 ],
               },
@@ -224,7 +233,10 @@ export const consumerMachine = setup({
                 guard: { type: 'isGroupMissing', params: ({ event }) => ({ error: event.error }) },
                 target: '#consumer.starting',
                 actions: [
-                  { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+                  {
+                    type: 'releaseCapacity',
+                    params: ({ context }) => ({ name: context.name, count: context.reserved }),
+                  },
                   assign({ reserved: 0, lastError: ({ event }) => toError(event.error) }),
                 ],
               },
@@ -241,7 +253,10 @@ export const consumerMachine = setup({
         onDone: {
           target: 'settling',
           actions: [
-            { type: 'releaseCapacity', params: ({ context }) => ({ name: context.name, count: context.reserved }) },
+            {
+              type: 'releaseCapacity',
+              params: ({ context }) => ({ name: context.name, count: context.reserved }),
+            },
             assign({
               reserved: 0,
               outcomes: ({ event }) => event.output,
@@ -289,7 +304,11 @@ export const consumerMachine = setup({
     acking: {
       invoke: {
         src: 'ackMessages',
-        input: ({ context }) => settleInput(context, context.outcomes.filter((o) => o.status !== 'retry')),
+        input: ({ context }) =>
+          settleInput(
+            context,
+            context.outcomes.filter((o) => o.status !== 'retry'),
+          ),
         onDone: [
           { guard: 'hasRetries', target: 'retrying', actions: 'countAcked' },
           { guard: 'isDraining', target: 'draining', actions: ['countAcked', 'clearBatch'] },

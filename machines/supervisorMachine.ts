@@ -68,9 +68,10 @@ const spawn = (enqueue: { spawnChild: (...args: any[]) => void }, input: Consume
   enqueue.spawnChild('consumer', { id, systemId: id, input })
 }
 
-const notProvided = (name: string) => async (): Promise<never> => {
-  throw new Error(`supervisorMachine: actor "${name}" was not provided; use supervisorMachine.provide()`)
-}
+const notProvided = (name: string) => (): Promise<never> =>
+  Promise.reject(
+    new Error(`supervisorMachine: actor "${name}" was not provided; use supervisorMachine.provide()`),
+  )
 
 export const supervisorMachine = setup({
   types: {
@@ -97,7 +98,8 @@ export const supervisorMachine = setup({
     }),
   },
   guards: {
-    canRestart: ({ context }, params: { name: string }) => (context.restarts[params.name] ?? 0) < context.maxRestarts,
+    canRestart: ({ context }, params: { name: string }) =>
+      (context.restarts[params.name] ?? 0) < context.maxRestarts,
     allStopped: ({ context }) => context.running.length === 0,
   },
   delays: {
@@ -114,7 +116,11 @@ export const supervisorMachine = setup({
     failure: null,
   }),
   initial: 'starting',
-  output: ({ context }) => ({ exitCode: context.exitCode, timedOut: context.timedOut, failure: context.failure }),
+  output: ({ context }) => ({
+    exitCode: context.exitCode,
+    timedOut: context.timedOut,
+    failure: context.failure,
+  }),
   states: {
     starting: {
       invoke: {

@@ -30,8 +30,22 @@ export interface HandlerFailure {
 /** What happened to one message of a batch. */
 export type Outcome =
   | { entryId: string; id: string; status: 'ok'; durationMs: number }
-  | { entryId: string; id: string; status: 'retry'; durationMs: number; error: HandlerFailure; attempt: number }
-  | { entryId: string; id: string; status: 'dead'; durationMs: number; error: HandlerFailure; attempt: number }
+  | {
+      entryId: string
+      id: string
+      status: 'retry'
+      durationMs: number
+      error: HandlerFailure
+      attempt: number
+    }
+  | {
+      entryId: string
+      id: string
+      status: 'dead'
+      durationMs: number
+      error: HandlerFailure
+      attempt: number
+    }
 
 /** Static settings of one consumer actor, fixed when the supervisor spawns it. */
 export interface ConsumerInput {
@@ -94,7 +108,7 @@ export const GROUP_MISSING = 'ACK_ERR_GROUP_MISSING'
 /** Reads `code` off an unknown error value without trusting its shape. */
 export function errorCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as { code: unknown }).code
+    const code = error.code
     return typeof code === 'string' ? code : undefined
   }
   return undefined

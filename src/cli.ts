@@ -22,7 +22,9 @@ Signals (start):
 `
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -49,7 +51,8 @@ async function publishCommand(args: string[]): Promise<number> {
     strict: true,
   })
   if (!values.stream) throw new UsageError('ACK_ERR_USAGE', 'publish needs --stream NAME.')
-  if (values.payload === undefined) throw new UsageError('ACK_ERR_USAGE', 'publish needs --payload TEXT (JSON by convention).')
+  if (values.payload === undefined)
+    throw new UsageError('ACK_ERR_USAGE', 'publish needs --payload TEXT (JSON by convention).')
   const publisher = createPublisher({ redisUrl: process.env.REDIS_URL })
   try {
     const result = await publisher.publish({
@@ -70,7 +73,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'start': {
-      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
+      const { values } = parseArgs({
+        args: rest,
+        options: { config: { type: 'string', short: 'c' } },
+        strict: true,
+      })
       return runDaemon({ configFile: values.config })
     }
     case 'publish':
@@ -86,7 +93,10 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP)
       return 0
     default:
-      throw new UsageError('ACK_ERR_USAGE', `Unknown command "${command}". Run \`ackstate help\` for the commands.`)
+      throw new UsageError(
+        'ACK_ERR_USAGE',
+        `Unknown command "${command}". Run \`ackstate help\` for the commands.`,
+      )
   }
 }
 
@@ -98,7 +108,9 @@ main(process.argv.slice(2)).then(
     } else if (err instanceof Error && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ackstate: ACK_ERR_USAGE: ${err.message}. Run \`ackstate help\`.\n`)
     } else {
-      process.stderr.write(`ackstate: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+      process.stderr.write(
+        `ackstate: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      )
     }
     process.exit(1)
   },

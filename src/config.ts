@@ -45,7 +45,9 @@ function urlFormat(name: string, protocols: string[], example: string) {
 }
 
 convict.addFormat(urlFormat('redis-url', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379 (rediss:// for TLS)'))
-convict.addFormat(urlFormat('postgres-url', ['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/db'))
+convict.addFormat(
+  urlFormat('postgres-url', ['postgres:', 'postgresql:'], 'postgres://user@127.0.0.1:5432/db'),
+)
 convict.addFormat({
   name: 'optional-port',
   validate(value: unknown) {
@@ -197,7 +199,10 @@ function readConfigFile(file: string): Record<string, unknown> {
     )
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError('ACK_ERR_CONFIG_FILE', `Config file ${file} must hold a JSON object, e.g. { "consumers": [] }.`)
+    throw new ConfigError(
+      'ACK_ERR_CONFIG_FILE',
+      `Config file ${file} must hold a JSON object, e.g. { "consumers": [] }.`,
+    )
   }
   return parsed as Record<string, unknown>
 }
@@ -209,5 +214,10 @@ function describe(err: unknown): string {
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean)
+    .map((l) =>
+      l.includes('not declared in the schema')
+        ? `${l} (remove it, or check its spelling against the config reference in README.md)`
+        : l,
+    )
     .join('; ')
 }

@@ -73,7 +73,8 @@ export function checkConsumers(value: unknown, baseDir: string, file: string): C
     for (const key of STRING_KEYS) {
       const v = entry[key]
       if (v === undefined && key === 'group') continue
-      if (typeof v !== 'string' || v.trim() === '') fail(`${at}.${key} must be a non-empty string, got ${show(v)}`)
+      if (typeof v !== 'string' || v.trim() === '')
+        fail(`${at}.${key} must be a non-empty string, got ${show(v)}`)
     }
     const name = entry.name as string
     if (!NAME_PATTERN.test(name)) fail(`${at}.name "${name}" may only hold letters, digits and _ . : -`)
@@ -85,14 +86,19 @@ export function checkConsumers(value: unknown, baseDir: string, file: string): C
     if (/[{}\s]/.test(stream)) fail(`${at}.stream "${stream}" must not contain braces or spaces`)
 
     const numbers = {} as Record<keyof typeof CONSUMER_NUMBERS, number>
-    for (const [key, rule] of Object.entries(CONSUMER_NUMBERS) as [keyof typeof CONSUMER_NUMBERS, IntRule][]) {
+    for (const [key, rule] of Object.entries(CONSUMER_NUMBERS) as [
+      keyof typeof CONSUMER_NUMBERS,
+      IntRule,
+    ][]) {
       const v = entry[key]
       if (v === undefined) {
         numbers[key] = rule.default
         continue
       }
       if (typeof v !== 'number' || !Number.isInteger(v) || v < rule.min || v > rule.max) {
-        fail(`${at}.${key} (${rule.doc}) must be a whole number from ${rule.min} to ${rule.max}, got ${show(v)}`)
+        fail(
+          `${at}.${key} (${rule.doc}) must be a whole number from ${rule.min} to ${rule.max}, got ${show(v)}`,
+        )
       }
       numbers[key] = v as number
     }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http'
 import { loadConfig, printableConfig, type Config } from './config.js'
 import { startHttp } from './http.js'
-import { createLogger, type Logger } from './log.js'
+import { createLogger } from './log.js'
 import { HandlerPool } from './pool/handlerPool.js'
 import { startRuntime } from './runtime.js'
 
@@ -9,7 +9,7 @@ import { startRuntime } from './runtime.js'
  * One pool per handler module. Consumers sharing a module share its pool: the pool takes the
  * largest `concurrency` and `maxMemoryMb` among them, and room for one full batch of each.
  */
-export function createPools(config: Config, log: Logger): Map<string, HandlerPool> {
+export function createPools(config: Config): Map<string, HandlerPool> {
   const byModule = new Map<string, Config['consumers']>()
   for (const c of config.consumers) byModule.set(c.handler, [...(byModule.get(c.handler) ?? []), c])
   const pools = new Map<string, HandlerPool>()
@@ -49,7 +49,7 @@ export interface DaemonOptions {
 export async function runDaemon({ configFile, env = process.env }: DaemonOptions): Promise<number> {
   const config = loadConfig({ file: configFile, env })
   const log = createLogger(config.logLevel)
-  const pools = createPools(config, log)
+  const pools = createPools(config)
   await probePools(pools)
   log.info({ config: printableConfig(config) }, 'starting')
 

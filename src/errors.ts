@@ -64,6 +64,15 @@ export function isPermanentError(err: unknown): boolean {
   return (
     typeof err === 'object' &&
     err !== null &&
-    ((err as { code?: unknown }).code === 'ACK_ERR_PERMANENT' || (err as { name?: unknown }).name === 'PermanentError')
+    ((err as { code?: unknown }).code === 'ACK_ERR_PERMANENT' ||
+      (err as { name?: unknown }).name === 'PermanentError')
   )
+}
+
+/** Rebuilds an error that crossed the thread boundary as a plain envelope, for logs and callers. */
+export function reviveError(failure: { name: string; code: string; message: string; stack?: string }): Error {
+  const err = Object.assign(new Error(failure.message), { code: failure.code })
+  err.name = failure.name
+  if (failure.stack) err.stack = failure.stack
+  return err
 }

@@ -1,5 +1,6 @@
 import http from 'node:http'
-import type { AnyActorRef } from 'xstate'
+import type { ActorRefFrom } from 'xstate'
+import type { consumerMachine } from '../machines/consumerMachine.js'
 import type { Runtime } from './runtime.js'
 import { stateName } from './inspect.js'
 import type { Logger } from './log.js'
@@ -9,13 +10,16 @@ export function readiness(runtime: Runtime): { ready: boolean; consumers: Record
   const snap = runtime.actor.getSnapshot()
   const consumers: Record<string, string> = {}
   for (const [id, child] of Object.entries(snap.children)) {
-    if (id.startsWith('consumer-')) consumers[id] = stateName((child as AnyActorRef).getSnapshot().value)
+    if (id.startsWith('consumer-'))
+      consumers[id] = stateName((child as ActorRefFrom<typeof consumerMachine>).getSnapshot().value)
   }
   const states = Object.values(consumers)
   const ready =
     snap.value === 'running' &&
     states.length > 0 &&
-    states.every((s) => !s.startsWith('disconnected') && !s.startsWith('stopped') && !s.startsWith('starting'))
+    states.every(
+      (s) => !s.startsWith('disconnected') && !s.startsWith('stopped') && !s.startsWith('starting'),
+    )
   return { ready, consumers }
 }
 

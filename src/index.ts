@@ -1,7 +1,14 @@
 /** The library surface for other Node services: publishing, handler types, the permanent error. */
 export { createPublisher, Publisher, encodeMessage } from './publish.js'
 export type { PublishMessage, PublishOptions, PublishResult, PublisherOptions } from './publish.js'
-export { PermanentError, RuntimeError, ConfigError, HandlerError, BrokerError, PublishError } from './errors.js'
+export {
+  PermanentError,
+  RuntimeError,
+  ConfigError,
+  HandlerError,
+  BrokerError,
+  PublishError,
+} from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { HandlerMessage, HandlerContext, HandlerFn } from './pool/protocol.js'
 export { loadConfig } from './config.js'

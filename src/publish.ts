@@ -92,7 +92,10 @@ export class Publisher {
   /** One pipelined round trip for all messages; rejects if any was refused, naming how many. */
   async publishMany(messages: PublishMessage[], _options: PublishOptions = {}): Promise<PublishResult[]> {
     if (!Array.isArray(messages)) {
-      throw new PublishError('ACK_ERR_PUBLISH_INVALID', 'Cannot publish: publishMany() takes an array of messages.')
+      throw new PublishError(
+        'ACK_ERR_PUBLISH_INVALID',
+        'Cannot publish: publishMany() takes an array of messages.',
+      )
     }
     const now = new Date()
     const encoded = messages.map((m) => encodeMessage(m, now))
@@ -108,7 +111,10 @@ export class Publisher {
     const failures = (replies ?? []).filter(([err]) => err)
     if (!replies || failures.length > 0) {
       const first = failures[0]?.[0] ?? new Error('no reply from Redis')
-      const err = classify(first, `XADD (${failures.length || messages.length} of ${messages.length} refused)`)
+      const err = classify(
+        first,
+        `XADD (${failures.length || messages.length} of ${messages.length} refused)`,
+      )
       throw err
     }
     return replies.map(([, entryId], i) => ({

@@ -1,5 +1,5 @@
-import { createActor, fromPromise, type Actor, type AnyActorRef } from 'xstate'
-import { consumerMachine, type ConsumerContext } from '../machines/consumerMachine.js'
+import { createActor, fromPromise, type Actor, type ActorRefFrom } from 'xstate'
+import { consumerMachine } from '../machines/consumerMachine.js'
 import { consumerId, supervisorMachine, type SupervisorOutput } from '../machines/supervisorMachine.js'
 import { ackMessages } from './actors/ackMessages.js'
 import { closeConsumer } from './actors/closeConsumer.js'
@@ -15,6 +15,8 @@ import type { Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
 import { consumerName } from './redis/consumerName.js'
 import { Resources } from './resources.js'
+
+type ConsumerRef = ActorRefFrom<typeof consumerMachine>
 
 export interface Runtime {
   /** The root actor (systemId "supervisor"). */
@@ -75,13 +77,15 @@ export function startRuntime(config: Config, log: Logger, pools: Map<string, Han
       },
       reportUnfinished: ({ self }) => {
         for (const c of config.consumers) {
-          const child = self.getSnapshot().children[consumerId(c.name)] as AnyActorRef | undefined
-          const ctx = child?.getSnapshot().context as ConsumerContext | undefined
+          const child = self.getSnapshot().children[consumerId(c.name)] as ConsumerRef | undefined
+          const ctx = child?.getSnapshot().context
           if (!ctx || ctx.batch.length === 0) continue
-          res.logFor(c.name).warn(
-            { entryIds: ctx.batch.map((e) => e.entryId), count: ctx.batch.length },
-            'shutdown timed out; entries left pending for re-delivery',
-          )
+          res
+            .logFor(c.name)
+            .warn(
+              { entryIds: ctx.batch.map((e) => e.entryId), count: ctx.batch.length },
+              'shutdown timed out; entries left pending for re-delivery',
+            )
         }
       },
     },
@@ -108,7 +112,7 @@ export function startRuntime(config: Config, log: Logger, pools: Map<string, Han
   const done = new Promise<SupervisorOutput>((resolve, reject) => {
     actor.subscribe({
       complete: () => resolve(actor.getSnapshot().output!),
-      error: (err) => reject(err as Error),
+      error: (err) => reject(err instanceof Error ? err : new Error(String(err))),
     })
   })
   actor.start()

@@ -4,7 +4,8 @@ import type { Resources } from '../resources.js'
 
 /** Closes the consumer's blocking connection once it has stopped reading. */
 export const closeConsumer = (res: Resources) =>
-  fromPromise<void, ConsumerRef>(async ({ input }) => {
+  fromPromise<void, ConsumerRef>(({ input }) => {
     res.dropReader(input.name)
     res.pool(input.name).gate.releaseAll(input.name)
+    return Promise.resolve()
   })

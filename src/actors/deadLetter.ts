@@ -2,6 +2,7 @@ import { fromPromise } from 'xstate'
 import type { Entry, Outcome, SettleInput } from '../../machines/types.js'
 import { deadLetterKey } from '../redis/keys.js'
 import { classify } from '../redis/errors.js'
+import { reviveError } from '../errors.js'
 import type { Resources } from '../resources.js'
 
 /**
@@ -24,7 +25,10 @@ export const deadLetter = (res: Resources) =>
     if (failed?.[0]) throw classify(failed[0], `XADD ${key}`)
     const log = res.logFor(input.name)
     for (const o of input.outcomes) {
-      log.error({ entryId: o.entryId, id: o.id, err: 'error' in o ? o.error : undefined }, 'message dead-lettered')
+      log.error(
+        { entryId: o.entryId, id: o.id, err: 'error' in o ? reviveError(o.error) : undefined },
+        'message dead-lettered',
+      )
     }
   })
 

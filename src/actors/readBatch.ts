@@ -21,7 +21,7 @@ export const readBatch = (res: Resources) =>
     const onAbort = () => res.dropReader(input.name)
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      const reply = (await reader.xreadgroup(
+      const reply: StreamReply = await reader.xreadgroup(
         'GROUP',
         input.group,
         input.consumer,
@@ -32,7 +32,7 @@ export const readBatch = (res: Resources) =>
         'STREAMS',
         input.stream,
         '>',
-      )) as StreamReply
+      )
       return decodeReply(reply)
     } catch (err) {
       throw classify(err, `XREADGROUP ${input.stream} ${input.group}`)

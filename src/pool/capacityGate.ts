@@ -19,7 +19,8 @@ export class CapacityGate {
   reserve(holder: string, want: number, signal?: AbortSignal): Promise<number> {
     if (this.closed) return Promise.resolve(0)
     const free = this.capacity - this.used
-    if (free > 0 && this.waiters.length === 0) return Promise.resolve(this.grant(holder, Math.min(want, free)))
+    if (free > 0 && this.waiters.length === 0)
+      return Promise.resolve(this.grant(holder, Math.min(want, free)))
     return new Promise((resolve, reject) => {
       const waiter = { holder, want, resolve }
       this.waiters.push(waiter)

@@ -150,7 +150,11 @@ function toMessage(stream: string, e: Entry): HandlerMessage {
 
 function toOutcome(e: Entry, env: Envelope | undefined): Outcome {
   if (!env) {
-    const error = { name: 'HandlerError', code: 'ACK_ERR_HANDLER_CRASHED', message: 'worker returned no result' }
+    const error = {
+      name: 'HandlerError',
+      code: 'ACK_ERR_HANDLER_CRASHED',
+      message: 'worker returned no result',
+    }
     return { entryId: e.entryId, id: e.id, status: 'retry', durationMs: 0, error, attempt: e.attempt }
   }
   if (env.ok) return { entryId: e.entryId, id: e.id, status: 'ok', durationMs: env.durationMs }

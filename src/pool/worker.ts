@@ -56,10 +56,19 @@ export function toFailure(err: unknown): HandlerFailure {
       ...(err.stack ? { stack: err.stack } : {}),
     }
   }
-  return { name: 'Error', code: 'ACK_ERR_HANDLER_FAILED', message: `handler threw a non-Error value: ${String(err)}` }
+  return {
+    name: 'Error',
+    code: 'ACK_ERR_HANDLER_FAILED',
+    message: `handler threw a non-Error value: ${String(err)}`,
+  }
 }
 
-async function runOne(fn: HandlerFn, message: HandlerMessage, task: BatchTask, log: Logger): Promise<Envelope> {
+async function runOne(
+  fn: HandlerFn,
+  message: HandlerMessage,
+  task: BatchTask,
+  log: Logger,
+): Promise<Envelope> {
   const started = performance.now()
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
@@ -74,7 +83,13 @@ async function runOne(fn: HandlerFn, message: HandlerMessage, task: BatchTask, l
     }, task.timeoutMs)
   })
   try {
-    const context = { name: task.name, consumer: task.consumer, group: task.group, logger: log, signal: controller.signal }
+    const context = {
+      name: task.name,
+      consumer: task.consumer,
+      group: task.group,
+      logger: log,
+      signal: controller.signal,
+    }
     await Promise.race([Promise.resolve().then(() => fn(message, context)), timeout])
     return { ok: true, durationMs: performance.now() - started }
   } catch (err) {

@@ -11,10 +11,17 @@ const TRANSIENT = [
   'BUSY',
   'NOREPLICAS',
   'Connection is closed',
-  'Stream isn\'t writeable',
+  "Stream isn't writeable",
 ]
 const TRANSIENT_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError'])
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EHOSTUNREACH'])
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+])
 
 /**
  * Turns an ioredis failure into a BrokerError whose code the machines branch on:
@@ -26,7 +33,9 @@ export function classify(err: unknown, what: string): BrokerError {
   const e = err as { name?: string; message?: string; code?: string }
   const message = e?.message ?? String(err)
   if (message.startsWith('NOGROUP')) {
-    return new BrokerError(GROUP_MISSING, `${what}: the consumer group or stream is gone (${message})`, { cause: err })
+    return new BrokerError(GROUP_MISSING, `${what}: the consumer group or stream is gone (${message})`, {
+      cause: err,
+    })
   }
   if (
     TRANSIENT_NAMES.has(e?.name ?? '') ||

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { test } from 'node:test'
+import { createPublisher } from '../../src/publish.js'
+import { FIXTURES } from '../support/daemon.js'
+import { eventually, groupInfo, pendingCount, readAll, testRedis, waitForEntries } from '../support/redis.js'
+import { startTestRuntime } from '../support/runtime.js'
+
+const handler = (name: string) => path.join(FIXTURES, name)
+
+test('an entry written by a raw XADD is handled and acked; the handler sees id, payload, headers and extra fields', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'billing', handler: handler('ok.mjs') }],
+  })
+  const entryId = (await redis.xadd(stream, '*', 'payload', '{"total":42}', 'seen', seen, 'source', 'cli'))!
+
+  const [fields] = await waitForEntries(redis, seen)
+  const message = JSON.parse(fields!.message!) as Record<string, unknown>
+  assert.deepEqual(message, {
+    id: entryId,
+    entryId,
+    stream,
+    payload: '{"total":42}',
+    headers: {},
+    fields: { seen, source: 'cli' },
+    attempt: 1,
+  })
+  await eventually(async () => (await pendingCount(redis, stream, 'billing')) === 0, { what: 'the XACK' })
+  const info = await groupInfo(redis, stream, 'billing')
+  assert.deepEqual(
+    { pending: info.pending, lastDelivered: info['last-delivered-id'] },
+    { pending: 0, lastDelivered: entryId },
+  )
+})
+
+test('a message published through the API reaches the handler with its id and headers', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  await startTestRuntime(t, { consumers: [{ name: 'orders', stream, handler: handler('ok.mjs') }] })
+  const publisher = createPublisher({ redis })
+  const result = await publisher.publish({
+    stream,
+    id: 'o-1',
+    payload: { total: 42 },
+    headers: { 'content-type': 'application/json' },
+    fields: { seen },
+  })
+  assert.equal(result.id, 'o-1')
+  const [fields] = await waitForEntries(redis, seen)
+  const message = JSON.parse(fields!.message!) as {
+    id: string
+    entryId: string
+    payload: string
+    headers: Record<string, string>
+  }
+  assert.deepEqual(
+    {
+      id: message.id,
+      entryId: message.entryId,
+      payload: message.payload,
+      contentType: message.headers['content-type'],
+    },
+    { id: 'o-1', entryId: result.entryId, payload: '{"total":42}', contentType: 'application/json' },
+  )
+  assert.match(message.headers['published-at']!, /^\d{4}-\d\d-\d\dT/)
+})
+
+test('a handler that throws leaves its entry unacked in the PEL, and the consumer goes on', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const { logs } = await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('throws.mjs') }],
+  })
+  const first = (await redis.xadd(stream, '*', 'payload', '1'))!
+  const second = (await redis.xadd(stream, '*', 'payload', '2'))!
+  await eventually(() => logs.filter((l) => l.msg === 'handler failed; left pending').length === 2, {
+    what: 'two failures',
+  })
+  const pending = (await redis.xpending(stream, 'g', '-', '+', 10)) as [string, string, number, number][]
+  assert.deepEqual(
+    pending.map(([id]) => id),
+    [first, second],
+  )
+  const failure = logs.find((l) => l.msg === 'handler failed; left pending')!
+  assert.deepEqual(
+    { entryId: failure.entryId, attempt: failure.attempt, err: failure.err },
+    {
+      entryId: first,
+      attempt: 1,
+      err: {
+        type: 'Error',
+        name: 'Error',
+        code: 'E_PAYMENT',
+        message: 'payment service refused',
+        stack: (failure.err as { stack: string }).stack,
+      },
+    },
+  )
+})
+
+test('no XACK happens while a slow handler is still running', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('slow.mjs') }],
+  })
+  const entryId = (await redis.xadd(stream, '*', 'payload', '{}', 'seen', seen, 'ms', '1500'))!
+  await eventually(async () => (await readAll(redis, seen)).some(([, f]) => f.started === entryId), {
+    what: 'start',
+  })
+  // Mid-flight: the handler has started and not finished, so the entry must still be pending.
+  for (let i = 0; i < 5; i++) {
+    const rows = await readAll(redis, seen)
+    if (rows.some(([, f]) => f.finished === entryId)) break
+    assert.equal(await pendingCount(redis, stream, 'g'), 1)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'the XACK' })
+  const rows = await readAll(redis, seen)
+  assert.deepEqual(
+    rows.map(([, f]) => Object.keys(f)[0]),
+    ['started', 'finished'],
+  )
+})
+
+test('a PermanentError goes to the dead-letter stream with its error, and is acked', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('permanent.mjs') }],
+  })
+  const entryId = (await redis.xadd(stream, '*', 'id', 'o-9', 'payload', '{"bad":true}', 'source', 'api'))!
+  const dlq = `{${stream}}:dlq`
+  const [fields] = await waitForEntries(redis, dlq)
+  assert.deepEqual(
+    { ...fields!, 'dlq.failedAt': undefined, 'dlq.consumer': undefined },
+    {
+      id: 'o-9',
+      payload: '{"bad":true}',
+      source: 'api',
+      'dlq.error': JSON.stringify({
+        name: 'PermanentError',
+        code: 'ACK_ERR_PERMANENT',
+        message: 'order is malformed',
+      }),
+      'dlq.attempts': '1',
+      'dlq.stream': stream,
+      'dlq.group': 'g',
+      'dlq.entryId': entryId,
+      'dlq.failedAt': undefined,
+      'dlq.consumer': undefined,
+    },
+  )
+  await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'the XACK' })
+})
+
+test('a handler that outlives handlerTimeoutMs fails with ACK_ERR_HANDLER_TIMEOUT and stays pending', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const { logs } = await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('slow.mjs'), handlerTimeoutMs: 200 }],
+  })
+  const entryId = (await redis.xadd(stream, '*', 'payload', '{}', 'ms', '3000'))!
+  const failure = await eventually(() => logs.find((l) => l.msg === 'handler failed; left pending'), {
+    what: 'the timeout',
+  })
+  assert.deepEqual(
+    { entryId: failure.entryId, code: (failure.err as { code: string }).code },
+    { entryId, code: 'ACK_ERR_HANDLER_TIMEOUT' },
+  )
+  assert.equal(await pendingCount(redis, stream, 'g'), 1)
+})

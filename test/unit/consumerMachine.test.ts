@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { createActor, SimulatedClock } from 'xstate'
+import { consumerMachine } from '../../machines/consumerMachine.js'
+import type {
+  ConsumerRef,
+  Entry,
+  Outcome,
+  ProcessInput,
+  ReadInput,
+  SettleInput,
+} from '../../machines/types.js'
+import { stateName } from '../../src/inspect.js'
+import { codedError, dead, entry, immediate, ok, retry, scripted, settle } from '../support/machine.js'
+
+const input = {
+  name: 'orders',
+  stream: 'orders',
+  group: 'billing',
+  consumer: 'c1',
+  batchSize: 10,
+  blockMs: 100,
+}
+
+function harness(options: { capacity?: number } = {}) {
+  const read = scripted<ReadInput, Entry[]>()
+  const processed = scripted<ProcessInput, Outcome[]>()
+  const acked = scripted<SettleInput, void>()
+  const deadLettered = immediate<SettleInput, void>(undefined)
+  const retried = immediate<SettleInput, void>(undefined)
+  const started = immediate<ConsumerRef, void>(undefined)
+  const closed = immediate<ConsumerRef, void>(undefined)
+  const released: number[] = []
+  const machine = consumerMachine.provide({
+    actors: {
+      startConsumer: started.logic,
+      reserveCapacity: immediate<{ name: string; count: number }, number>(options.capacity ?? input.batchSize)
+        .logic,
+      readBatch: read.logic,
+      processBatch: processed.logic,
+      deadLetter: deadLettered.logic,
+      ackMessages: acked.logic,
+      recordRetries: retried.logic,
+      closeConsumer: closed.logic,
+    },
+    actions: { releaseCapacity: (_, p) => void released.push(p.count) },
+  })
+  const clock = new SimulatedClock()
+  const actor = createActor(machine, { input, clock })
+  const errors: unknown[] = []
+  actor.subscribe({ error: (e) => errors.push(e) })
+  actor.start()
+  const state = () => stateName(actor.getSnapshot().value)
+  return {
+    actor,
+    clock,
+    read,
+    processed,
+    acked,
+    deadLettered,
+    retried,
+    started,
+    closed,
+    released,
+    errors,
+    state,
+  }
+}
+
+test('reads a batch, runs it, acks only what succeeded, then reads again', async () => {
+  const h = harness()
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  assert.deepEqual(h.read.calls[0], {
+    name: 'orders',
+    stream: 'orders',
+    group: 'billing',
+    consumer: 'c1',
+    count: 10,
+    blockMs: 100,
+  })
+
+  const batch = [entry('1-0'), entry('2-0'), entry('3-0')]
+  h.read.next(batch)
+  await settle()
+  assert.equal(h.state(), 'processing')
+  assert.deepEqual(h.released, [7], 'the unused part of the reservation is returned at once')
+  assert.deepEqual(h.processed.calls[0]!.entries, batch)
+
+  h.processed.next([ok(batch[0]!), retry(batch[1]!), ok(batch[2]!)])
+  await settle()
+  assert.equal(h.state(), 'acking')
+  assert.deepEqual(
+    h.acked.calls[0]!.outcomes.map((o) => o.entryId),
+    ['1-0', '3-0'],
+  )
+  h.acked.next()
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  assert.deepEqual(
+    h.retried.calls[0]!.outcomes.map((o) => o.entryId),
+    ['2-0'],
+  )
+  assert.deepEqual(h.actor.getSnapshot().context.stats, {
+    batches: 1,
+    read: 3,
+    handled: 2,
+    retried: 1,
+    deadLettered: 0,
+    acked: 2,
+    brokerErrors: 0,
+  })
+  assert.deepEqual(h.actor.getSnapshot().context.batch, [])
+})
+
+test('does not ack while the batch is still processing', async () => {
+  const h = harness()
+  await settle()
+  h.read.next([entry('1-0')])
+  await settle()
+  assert.equal(h.state(), 'processing')
+  await settle(20)
+  assert.equal(h.acked.calls.length, 0)
+  h.processed.next([ok(entry('1-0'))])
+  await settle()
+  assert.equal(h.acked.calls.length, 1)
+})
+
+test('dead-letters permanent failures before acking them', async () => {
+  const h = harness()
+  await settle()
+  const batch = [entry('1-0'), entry('2-0')]
+  h.read.next(batch)
+  await settle()
+  h.processed.next([dead(batch[0]!), ok(batch[1]!)])
+  await settle()
+  assert.deepEqual(
+    h.deadLettered.calls[0]!.entries.map((e) => e.entryId),
+    ['1-0'],
+  )
+  assert.equal(h.state(), 'acking')
+  assert.deepEqual(
+    h.acked.calls[0]!.outcomes.map((o) => o.entryId),
+    ['1-0', '2-0'],
+  )
+})
+
+test('reads no more than the pool granted', async () => {
+  const h = harness({ capacity: 3 })
+  await settle()
+  assert.equal(h.read.calls[0]!.count, 3)
+})
+
+test('an empty read reads again without processing', async () => {
+  const h = harness()
+  await settle()
+  h.read.next([])
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  assert.equal(h.read.calls.length, 2)
+  assert.equal(h.processed.calls.length, 0)
+})
+
+test('shutdown while reading stops at once without reading more', async () => {
+  const h = harness()
+  await settle()
+  h.actor.send({ type: 'shutdown.request' })
+  await settle()
+  assert.equal(h.actor.getSnapshot().status, 'done')
+  assert.equal(h.read.calls.length, 1)
+  assert.equal(h.closed.calls.length, 1)
+  assert.deepEqual(h.released, [10], 'the reservation is returned')
+})
+
+test('shutdown while processing finishes and acks the batch, then stops', async () => {
+  const h = harness()
+  await settle()
+  h.read.next([entry('1-0')])
+  await settle()
+  h.actor.send({ type: 'shutdown.request' })
+  await settle()
+  assert.equal(h.state(), 'processing')
+  h.processed.next([ok(entry('1-0'))])
+  await settle()
+  h.acked.next()
+  await settle()
+  assert.equal(h.actor.getSnapshot().status, 'done')
+  assert.equal(h.read.calls.length, 1, 'nothing is read after the shutdown request')
+  assert.deepEqual(h.actor.getSnapshot().output, {
+    stats: { batches: 1, read: 1, handled: 1, retried: 0, deadLettered: 0, acked: 1, brokerErrors: 0 },
+    unsettled: [],
+  })
+})
+
+test('a lost broker during a read waits out the backoff, then reads again', async () => {
+  const h = harness()
+  await settle()
+  h.read.fail(codedError('ACK_ERR_REDIS_UNAVAILABLE'))
+  await settle()
+  assert.equal(h.state(), 'disconnected')
+  h.clock.increment(150)
+  await settle()
+  assert.equal(h.state(), 'disconnected', 'the first backoff is 200 ms')
+  h.clock.increment(60)
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  assert.equal(h.read.calls.length, 2)
+})
+
+test('a lost broker during the ack keeps the results and acks them when it is back', async () => {
+  const h = harness()
+  await settle()
+  h.read.next([entry('1-0')])
+  await settle()
+  h.processed.next([ok(entry('1-0'))])
+  await settle()
+  h.acked.fail(codedError('ACK_ERR_REDIS_UNAVAILABLE'))
+  await settle()
+  assert.equal(h.state(), 'disconnected')
+  h.actor.send({ type: 'broker.ready' })
+  await settle()
+  assert.equal(h.state(), 'acking')
+  assert.deepEqual(
+    h.acked.calls[1]!.outcomes.map((o) => o.entryId),
+    ['1-0'],
+  )
+  assert.equal(h.processed.calls.length, 1, 'the handler is not run again')
+})
+
+test('a missing group sends the consumer back to create it', async () => {
+  const h = harness()
+  await settle()
+  h.read.fail(codedError('ACK_ERR_GROUP_MISSING'))
+  await settle()
+  assert.equal(h.started.calls.length, 2)
+  assert.equal(h.state(), 'reading.fetching')
+})
+
+test('an unexpected read error crashes the actor for the supervisor to handle', async () => {
+  const h = harness()
+  await settle()
+  h.read.fail(codedError('ACK_ERR_REDIS_COMMAND', 'WRONGTYPE'))
+  await settle()
+  assert.equal(h.actor.getSnapshot().status, 'error')
+  assert.equal((h.errors[0] as Error).message, 'WRONGTYPE')
+})
