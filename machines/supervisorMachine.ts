@@ -61,13 +61,6 @@ const consumerFromEvent = (type: string) => {
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
-/** Spawns one consumer actor under its stable id; a restart reuses the id and systemId. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const spawn = (enqueue: { spawnChild: (...args: any[]) => void }, input: ConsumerInput) => {
-  const id = consumerId(input.name)
-  enqueue.spawnChild('consumer', { id, systemId: id, input })
-}
-
 const notProvided = (name: string) => (): Promise<never> =>
   Promise.reject(
     new Error(`supervisorMachine: actor "${name}" was not provided; use supervisorMachine.provide()`),
@@ -139,7 +132,10 @@ export const supervisorMachine = setup({
 
     running: {
       entry: enqueueActions(({ context, enqueue }) => {
-        for (const c of context.consumers) spawn(enqueue, c)
+        // A consumer's id is also its systemId; a restart reuses both.
+        for (const c of context.consumers) {
+          enqueue.spawnChild('consumer', { id: consumerId(c.name), systemId: consumerId(c.name), input: c })
+        }
         enqueue.assign({ running: context.consumers.map((c) => consumerId(c.name)) })
       }),
       on: {
@@ -149,8 +145,9 @@ export const supervisorMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             const input = context.consumers.find((c) => c.name === event.name)
             if (!input) return
-            spawn(enqueue, input)
-            enqueue.assign({ running: [...context.running, consumerId(input.name)] })
+            const id = consumerId(input.name)
+            enqueue.spawnChild('consumer', { id, systemId: id, input })
+            enqueue.assign({ running: [...context.running, id] })
           }),
         },
         'xstate.error.actor.*': [
