@@ -11,6 +11,9 @@ Usage:
   ackstate start [--config FILE]        run the daemon (FILE defaults to $ACKSTATE_CONFIG)
   ackstate publish --stream S --payload JSON [--id ID] [--header k=v]... [--field k=v]...
                                         publish one message (REDIS_URL, default redis://127.0.0.1:6379)
+  ackstate visualize [--machine NAME] [--format svg|mermaid|dot|json] [--out FILE]
+                                        draw the state machines from their definitions (all of them
+                                        unless --machine); format from FILE's extension, else mermaid
   ackstate help                         this text
   ackstate --version
 
@@ -82,6 +85,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'publish':
       return publishCommand(rest)
+    case 'visualize': {
+      // Loaded on demand: `start` never needs the diagram code.
+      const { visualizeCommand } = await import('./visualize/command.js')
+      return visualizeCommand(rest)
+    }
     case '--version':
     case '-v':
       process.stdout.write(`${version()}\n`)
