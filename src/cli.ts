@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { destination } from 'pino'
 import { RuntimeError, UsageError } from './errors.js'
 import { runDaemon } from './daemon.js'
+import { createLogger } from './log.js'
 import { createPublisher } from './publish.js'
+import { loadStoreSettings, runMigrations } from './store/index.js'
 
 const HELP = `ackstate — a Redis Streams worker runtime that never loses a message
 
@@ -14,11 +17,13 @@ Usage:
   ackstate visualize [--machine NAME] [--format svg|mermaid|dot|json] [--out FILE]
                                         draw the state machines from their definitions (all of them
                                         unless --machine); format from FILE's extension, else mermaid
+  ackstate migrate [--config FILE]      apply pending PostgreSQL migrations (DATABASE_URL; no config needed)
   ackstate help                         this text
   ackstate --version
 
 Environment (overrides the config file):
   REDIS_URL   DATABASE_URL   PORT   LOG_LEVEL   SHUTDOWN_TIMEOUT_MS   ACKSTATE_CONFIG
+  ACKSTATE_STORE_ENABLED   ACKSTATE_MIGRATE_ON_START
 
 Signals (start):
   SIGTERM, SIGINT   stop reading, finish and ack in-flight messages, exit 0 within shutdown.timeoutMs
@@ -72,6 +77,22 @@ async function publishCommand(args: string[]): Promise<number> {
   }
 }
 
+/** `migrate`: logs go to stdout as JSON lines, then one result line `{"database":…,"applied":[…]}`. */
+async function migrateCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' } },
+    strict: true,
+  })
+  const settings = loadStoreSettings({ file: values.config })
+  // Synchronous logs for this short command: the result line then comes last, after the migrations'
+  // log lines (pino's default stdout stream writes asynchronously and could overtake it).
+  const log = createLogger(settings.logLevel, destination({ dest: 1, sync: true }))
+  const result = await runMigrations(settings, log)
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+  return 0
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
@@ -90,6 +111,8 @@ async function main(argv: string[]): Promise<number> {
       const { visualizeCommand } = await import('./visualize/command.js')
       return visualizeCommand(rest)
     }
+    case 'migrate':
+      return migrateCommand(rest)
     case '--version':
     case '-v':
       process.stdout.write(`${version()}\n`)

@@ -17,7 +17,16 @@ export interface Config {
   logLevel: LogLevel
   shutdown: { timeoutMs: number }
   supervisor: { maxRestarts: number }
+  store: StoreConfig
   consumers: ConsumerConfig[]
+}
+
+/** PostgreSQL (databaseUrl): the message backup, delayed messages and dead letters. */
+export interface StoreConfig {
+  /** false: run on Redis alone; `ackstate migrate` then does nothing. */
+  enabled: boolean
+  /** Apply pending migrations at start; false: refuse to start until `ackstate migrate` ran. */
+  migrateOnStart: boolean
 }
 
 /** Heroku kills a dyno 30 s after SIGTERM; the drain must finish before that. */
@@ -70,6 +79,16 @@ convict.addFormat({
   },
   coerce: (v: string) => Number(v),
 })
+// convict's built-in boolean turns every string but "false" into true ("0", "no", a typo); accept only
+// the spellings an operator means and reject the rest.
+const FLAGS: Record<string, boolean> = { true: true, false: false, '1': true, '0': false }
+convict.addFormat({
+  name: 'flag',
+  validate(value: unknown) {
+    if (typeof value !== 'boolean') throw new Error('must be true or false')
+  },
+  coerce: (v: string) => FLAGS[v.trim().toLowerCase()] ?? v,
+})
 convict.addFormat({
   name: 'consumers',
   validate(value: unknown) {
@@ -119,6 +138,20 @@ export const schema = {
       default: 5,
     },
   },
+  store: {
+    enabled: {
+      doc: 'Use PostgreSQL (databaseUrl) for the message backup, delayed messages and dead letters. false: run on Redis alone, and `ackstate migrate` does nothing.',
+      format: 'flag',
+      default: true,
+      env: 'ACKSTATE_STORE_ENABLED',
+    },
+    migrateOnStart: {
+      doc: 'Apply pending migrations when the daemon starts. false: start only once `ackstate migrate` ran (e.g. as the release phase), else stop with ACK_ERR_STORE_NOT_MIGRATED.',
+      format: 'flag',
+      default: true,
+      env: 'ACKSTATE_MIGRATE_ON_START',
+    },
+  },
   consumers: {
     doc: 'The consumers to run; see the consumer keys in README.md.',
     format: 'consumers',
@@ -153,7 +186,9 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     conf.load(raw)
     conf.validate({ allowed: 'strict' })
   } catch (err) {
-    throw new ConfigError('ACK_ERR_CONFIG', `Invalid config in ${absolute}: ${describe(err)}`, { cause: err })
+    throw new ConfigError('ACK_ERR_CONFIG', `Invalid config in ${absolute}: ${describeConfigError(err)}`, {
+      cause: err,
+    })
   }
 
   const consumers = checkConsumers(conf.get('consumers'), path.dirname(absolute), absolute)
@@ -165,6 +200,7 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     logLevel: conf.get('logLevel') as LogLevel,
     shutdown: { timeoutMs: conf.get('shutdown.timeoutMs') },
     supervisor: { maxRestarts: conf.get('supervisor.maxRestarts') },
+    store: { enabled: conf.get('store.enabled'), migrateOnStart: conf.get('store.migrateOnStart') },
     consumers,
   }
 }
@@ -208,7 +244,7 @@ function readConfigFile(file: string): Record<string, unknown> {
 }
 
 /** convict joins several problems with newlines; keep them on one line for the log. */
-function describe(err: unknown): string {
+export function describeConfigError(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err)
   return text
     .split('\n')

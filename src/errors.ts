@@ -16,6 +16,9 @@ export const ERROR_CODES = [
   'ACK_ERR_REDIS_COMMAND',
   'ACK_ERR_GROUP_MISSING',
   'ACK_ERR_PUBLISH_INVALID',
+  'ACK_ERR_STORE_UNAVAILABLE',
+  'ACK_ERR_STORE_NOT_MIGRATED',
+  'ACK_ERR_STORE_MIGRATION_FAILED',
   'ACK_ERR_USAGE',
 ] as const
 
@@ -43,6 +46,9 @@ export class BrokerError extends RuntimeError {}
 
 /** A message given to publish() is not valid. */
 export class PublishError extends RuntimeError {}
+
+/** PostgreSQL could not be reached, lacks the database or its tables, or a migration failed. */
+export class StoreError extends RuntimeError {}
 
 /** A command line could not be understood. */
 export class UsageError extends RuntimeError {}
