@@ -4,6 +4,7 @@ import {
   GROUP_MISSING,
   errorCode,
   type ConsumerInput,
+  type ClaimInput,
   type ConsumerRef,
   type Entry,
   type Outcome,
@@ -53,6 +54,8 @@ export type ConsumerEvent =
   | { type: 'shutdown.request' }
   /** The broker connection is usable again; retry now instead of waiting for the backoff. */
   | { type: 'broker.ready' }
+  /** An invoked actor failed (handled per state; unhandled ones crash the consumer). */
+  | { type: `xstate.error.actor.${string}`; error: unknown }
 
 /** What a stopped consumer reports: its counters and the entries it could not settle. */
 export interface ConsumerOutput {
@@ -69,6 +72,13 @@ const toError = (error: unknown) => ({
   code: errorCode(error) ?? 'ACK_ERR_UNKNOWN',
   message: error instanceof Error ? error.message : String(error),
 })
+
+/** A message that failed on its last allowed attempt is dead, not retried. */
+export function giveUpAfter(outcomes: Outcome[], maxAttempts: number): Outcome[] {
+  return outcomes.map((o) =>
+    o.status === 'retry' && o.attempt >= maxAttempts ? { ...o, status: 'dead' } : o,
+  )
+}
 
 const byStatus = (outcomes: Outcome[], status: Outcome['status']) =>
   outcomes.filter((o) => o.status === status)
@@ -98,6 +108,11 @@ export const consumerMachine = setup({
     startConsumer: fromPromise<void, ConsumerRef>(notProvided('startConsumer')),
     /** Waits until the handler pool can take more messages; resolves with how many (≤ input). */
     reserveCapacity: fromPromise<number, { name: string; count: number }>(notProvided('reserveCapacity')),
+    /**
+     * Claims pending entries that are due again (a failed message whose backoff has passed, an orphan
+     * of a dead consumer); resolves with at most `count`, often none.
+     */
+    claimDue: fromPromise<Entry[], ClaimInput>(notProvided('claimDue')),
     /** XREADGROUP … COUNT n BLOCK ms STREAMS s > */
     readBatch: fromPromise<Entry[], ReadInput>(notProvided('readBatch')),
     /** Runs the batch in the handler's worker pool; one outcome per entry, never rejects for a handler error. */
@@ -121,14 +136,20 @@ export const consumerMachine = setup({
       }),
     }),
     clearBatch: assign({ batch: [], outcomes: [] }),
+    /** Keeps what was read as the batch in flight; its share of the reservation stays held. */
+    takeBatch: assign((_, params: { entries: Entry[] }) => ({
+      batch: params.entries,
+      reserved: params.entries.length,
+      brokerFailures: 0,
+    })),
   },
   guards: {
     hasEntries: (_, params: { entries: Entry[] }) => params.entries.length > 0,
     hasDead: ({ context }) => context.outcomes.some((o) => o.status === 'dead'),
     hasRetries: ({ context }) => context.outcomes.some((o) => o.status === 'retry'),
     isDraining: ({ context }) => context.draining,
-    isBrokerDown: (_, params: { error: unknown }) => errorCode(params.error) === BROKER_UNAVAILABLE,
-    isGroupMissing: (_, params: { error: unknown }) => errorCode(params.error) === GROUP_MISSING,
+    isBrokerDown: ({ event }) => errorCode((event as { error?: unknown }).error) === BROKER_UNAVAILABLE,
+    isGroupMissing: ({ event }) => errorCode((event as { error?: unknown }).error) === GROUP_MISSING,
     resumesAt: ({ context }, params: { state: ConsumerContext['resumeAt'] }) =>
       context.resumeAt === params.state,
   },
@@ -161,7 +182,7 @@ export const consumerMachine = setup({
         input: ({ context }) => ref(context),
         onDone: { target: 'reading', actions: assign({ brokerFailures: 0 }) },
         onError: {
-          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          guard: 'isBrokerDown',
           target: 'disconnected',
           actions: assign({ resumeAt: 'starting' }),
         },
@@ -172,6 +193,32 @@ export const consumerMachine = setup({
     reading: {
       initial: 'reserving',
       on: {
+        // A failed claim or read (from any substate): wait for the broker, or recreate a vanished
+        // group. Any other error is left unhandled, so the actor crashes and the supervisor decides.
+        'xstate.error.actor.*': [
+          {
+            guard: 'isBrokerDown',
+            target: 'disconnected',
+            actions: [
+              {
+                type: 'releaseCapacity',
+                params: ({ context }) => ({ name: context.name, count: context.reserved }),
+              },
+              assign({ reserved: 0, resumeAt: 'reading' }),
+            ],
+          },
+          {
+            guard: 'isGroupMissing',
+            target: 'starting',
+            actions: [
+              {
+                type: 'releaseCapacity',
+                params: ({ context }) => ({ name: context.name, count: context.reserved }),
+              },
+              assign({ reserved: 0, lastError: ({ event }) => toError(event.error) }),
+            ],
+          },
+        ],
         // Stop reading at once: leaving this state aborts the blocked XREADGROUP.
         'shutdown.request': {
           target: 'draining',
@@ -189,7 +236,30 @@ export const consumerMachine = setup({
           invoke: {
             src: 'reserveCapacity',
             input: ({ context }) => ({ name: context.name, count: context.batchSize }),
-            onDone: { target: 'fetching', actions: assign({ reserved: ({ event }) => event.output }) },
+            onDone: { target: 'claiming', actions: assign({ reserved: ({ event }) => event.output }) },
+          },
+        },
+        claiming: {
+          invoke: {
+            src: 'claimDue',
+            input: ({ context }) => ({ ...ref(context), count: context.reserved }),
+            onDone: [
+              {
+                guard: { type: 'hasEntries', params: ({ event }) => ({ entries: event.output }) },
+                target: '#consumer.processing',
+                actions: [
+                  {
+                    type: 'releaseCapacity',
+                    params: ({ context, event }) => ({
+                      name: context.name,
+                      count: context.reserved - event.output.length,
+                    }),
+                  },
+                  { type: 'takeBatch', params: ({ event }) => ({ entries: event.output }) },
+                ],
+              },
+              { target: 'fetching' },
+            ],
           },
         },
         fetching: {
@@ -208,38 +278,11 @@ export const consumerMachine = setup({
                       count: context.reserved - event.output.length,
                     }),
                   },
-                  assign({
-                    batch: ({ event }) => event.output,
-                    reserved: ({ event }) => event.output.length,
-                    brokerFailures: 0,
-                  }),
+                  { type: 'takeBatch', params: ({ event }) => ({ entries: event.output }) },
                 ],
               },
-              { target: 'fetching', reenter: true, actions: assign({ brokerFailures: 0 }) },
-            ],
-            onError: [
-              {
-                guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
-                target: '#consumer.disconnected',
-                actions: [
-                  {
-                    type: 'releaseCapacity',
-                    params: ({ context }) => ({ name: context.name, count: context.reserved }),
-                  },
-                  assign({ reserved: 0, resumeAt: 'reading' }),
-                ],
-              },
-              {
-                guard: { type: 'isGroupMissing', params: ({ event }) => ({ error: event.error }) },
-                target: '#consumer.starting',
-                actions: [
-                  {
-                    type: 'releaseCapacity',
-                    params: ({ context }) => ({ name: context.name, count: context.reserved }),
-                  },
-                  assign({ reserved: 0, lastError: ({ event }) => toError(event.error) }),
-                ],
-              },
+              // Nothing arrived within blockMs: look for due retries again, then block again.
+              { target: 'claiming', actions: assign({ brokerFailures: 0 }) },
             ],
           },
         },
@@ -259,13 +302,15 @@ export const consumerMachine = setup({
             },
             assign({
               reserved: 0,
-              outcomes: ({ event }) => event.output,
+              outcomes: ({ context, event }) => giveUpAfter(event.output, context.maxAttempts),
               stats: ({ context, event }) => ({
                 ...context.stats,
                 batches: context.stats.batches + 1,
                 read: context.stats.read + context.batch.length,
                 handled: context.stats.handled + byStatus(event.output, 'ok').length,
-                retried: context.stats.retried + byStatus(event.output, 'retry').length,
+                retried:
+                  context.stats.retried +
+                  byStatus(giveUpAfter(event.output, context.maxAttempts), 'retry').length,
               }),
             }),
           ],
@@ -293,7 +338,7 @@ export const consumerMachine = setup({
           }),
         },
         onError: {
-          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          guard: 'isBrokerDown',
           target: 'disconnected',
           actions: assign({ resumeAt: 'deadLettering' }),
         },
@@ -315,7 +360,7 @@ export const consumerMachine = setup({
           { target: 'reading', actions: ['countAcked', 'clearBatch'] },
         ],
         onError: {
-          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          guard: 'isBrokerDown',
           target: 'disconnected',
           actions: assign({ resumeAt: 'acking' }),
         },
@@ -333,7 +378,7 @@ export const consumerMachine = setup({
           { target: 'reading', actions: 'clearBatch' },
         ],
         onError: {
-          guard: { type: 'isBrokerDown', params: ({ event }) => ({ error: event.error }) },
+          guard: 'isBrokerDown',
           target: 'disconnected',
           actions: assign({ resumeAt: 'retrying' }),
         },

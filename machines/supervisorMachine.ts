@@ -1,17 +1,20 @@
 import { assign, enqueueActions, fromPromise, raise, sendTo, setup, stopChild } from 'xstate'
 import { consumerMachine } from './consumerMachine.js'
-import type { ConsumerInput } from './types.js'
+import { reclaimerMachine } from './reclaimerMachine.js'
+import type { ConsumerInput, ReclaimInput } from './types.js'
 
 /**
  * The root actor. It opens the shared resources (connections, pools), spawns one consumer actor per
- * configured consumer, restarts a crashed consumer a bounded number of times, and on shutdown drains
- * every consumer before closing the resources. XState has no restart strategy of its own: a crashed
+ * configured consumer and the reclaimer, restarts a crashed child a bounded number of times, and on
+ * shutdown drains every child before closing the resources. XState has no restart strategy of its own: a crashed
  * child reports `xstate.error.actor.<id>` and is replaced by a new actor under the same id.
  */
 
 export interface SupervisorInput {
   consumers: ConsumerInput[]
-  /** Restarts allowed per consumer before the daemon gives up and stops (exit 1). */
+  /** Settings of the reclaimer (heartbeat and orphan reclaim). */
+  reclaim: ReclaimInput
+  /** Restarts allowed per child before the daemon gives up and stops (exit 1). */
   maxRestarts: number
   /** Time allowed for the drain, in ms; the rest of the shutdown budget is for closing. */
   drainTimeoutMs: number
@@ -19,7 +22,7 @@ export interface SupervisorInput {
 
 export interface SupervisorContext extends SupervisorInput {
   restarts: Record<string, number>
-  /** Ids of the consumer actors alive now. */
+  /** Ids of the child actors alive now. */
   running: string[]
   exitCode: number
   timedOut: boolean
@@ -29,11 +32,11 @@ export interface SupervisorContext extends SupervisorInput {
 export type SupervisorEvent =
   /** SIGTERM/SIGINT: drain every consumer, close resources, stop. Repeats are ignored. */
   | { type: 'shutdown.request' }
-  /** Internal: spawn a consumer again after its restart delay. */
-  | { type: 'consumer.restart'; name: string }
-  /** A consumer actor reached its final state. */
+  /** Internal: spawn a child again after its restart delay. */
+  | { type: 'child.restart'; id: string }
+  /** A child actor reached its final state. */
   | { type: `xstate.done.actor.${string}`; output?: unknown }
-  /** A consumer actor crashed. */
+  /** A child actor crashed. */
   | { type: `xstate.error.actor.${string}`; error: unknown }
 
 export interface SupervisorOutput {
@@ -45,19 +48,22 @@ export interface SupervisorOutput {
 /** Child id (and systemId) of a consumer actor. */
 export const consumerId = (name: string) => `consumer-${name}`
 
+/** Child id (and systemId) of the reclaimer. */
+export const RECLAIMER_ID = 'reclaimer'
+
 const ERROR_PREFIX = 'xstate.error.actor.'
 const DONE_PREFIX = 'xstate.done.actor.'
-const CONSUMER_PREFIX = 'consumer-'
 
-/** Consumer name from a child's error/done event type, or undefined when it is not a consumer. */
-const consumerFromEvent = (type: string) => {
-  const id = type.startsWith(ERROR_PREFIX)
+/** Child id from a child's error/done event type. */
+const childFromEvent = (type: string) =>
+  type.startsWith(ERROR_PREFIX)
     ? type.slice(ERROR_PREFIX.length)
     : type.startsWith(DONE_PREFIX)
       ? type.slice(DONE_PREFIX.length)
       : ''
-  return id.startsWith(CONSUMER_PREFIX) ? id.slice(CONSUMER_PREFIX.length) : undefined
-}
+
+/** What logs and the failure call a child: the consumer's configured name, or the child id. */
+const nameOf = (id: string) => (id.startsWith('consumer-') ? id.slice('consumer-'.length) : id)
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
@@ -75,6 +81,7 @@ export const supervisorMachine = setup({
   },
   actors: {
     consumer: consumerMachine,
+    reclaimer: reclaimerMachine,
     /** Connects to the broker and starts the handler pools. */
     openResources: fromPromise<void, void>(notProvided('openResources')),
     /** Closes pools and connections; `force` when the drain timed out. */
@@ -85,14 +92,13 @@ export const supervisorMachine = setup({
     reportCrash: (_, _params: { name: string; error: unknown; restart: boolean; delayMs: number }) => {},
     /** Logs the entries left unsettled when the drain timed out. Provided by src/. */
     reportUnfinished: () => {},
-    forgetConsumer: assign({
-      running: ({ context, event }) =>
-        context.running.filter((id) => id !== consumerId(consumerFromEvent(event.type) ?? '')),
+    forgetChild: assign({
+      running: ({ context, event }) => context.running.filter((id) => id !== childFromEvent(event.type)),
     }),
   },
   guards: {
-    canRestart: ({ context }, params: { name: string }) =>
-      (context.restarts[params.name] ?? 0) < context.maxRestarts,
+    canRestart: ({ context, event }) =>
+      (context.restarts[childFromEvent(event.type)] ?? 0) < context.maxRestarts,
     allStopped: ({ context }) => context.running.length === 0,
   },
   delays: {
@@ -132,50 +138,52 @@ export const supervisorMachine = setup({
 
     running: {
       entry: enqueueActions(({ context, enqueue }) => {
-        // A consumer's id is also its systemId; a restart reuses both.
+        // A child's id is also its systemId; a restart reuses both.
         for (const c of context.consumers) {
           enqueue.spawnChild('consumer', { id: consumerId(c.name), systemId: consumerId(c.name), input: c })
         }
-        enqueue.assign({ running: context.consumers.map((c) => consumerId(c.name)) })
+        enqueue.spawnChild('reclaimer', { id: RECLAIMER_ID, systemId: RECLAIMER_ID, input: context.reclaim })
+        enqueue.assign({ running: [...context.consumers.map((c) => consumerId(c.name)), RECLAIMER_ID] })
       }),
       on: {
         'shutdown.request': 'draining',
-        'xstate.done.actor.*': { actions: 'forgetConsumer' },
-        'consumer.restart': {
+        'xstate.done.actor.*': { actions: 'forgetChild' },
+        'child.restart': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const input = context.consumers.find((c) => c.name === event.name)
-            if (!input) return
-            const id = consumerId(input.name)
-            enqueue.spawnChild('consumer', { id, systemId: id, input })
+            const { id } = event
+            if (id === RECLAIMER_ID) {
+              enqueue.spawnChild('reclaimer', { id, systemId: id, input: context.reclaim })
+            } else {
+              const input = context.consumers.find((c) => consumerId(c.name) === id)
+              if (!input) return
+              enqueue.spawnChild('consumer', { id, systemId: id, input })
+            }
             enqueue.assign({ running: [...context.running, id] })
           }),
         },
         'xstate.error.actor.*': [
           {
-            guard: {
-              type: 'canRestart',
-              params: ({ event }) => ({ name: consumerFromEvent(event.type) ?? '' }),
-            },
+            guard: 'canRestart',
             actions: enqueueActions(({ context, event, enqueue }) => {
-              const name = consumerFromEvent(event.type) ?? ''
-              const restarts = (context.restarts[name] ?? 0) + 1
+              const id = childFromEvent(event.type)
+              const restarts = (context.restarts[id] ?? 0) + 1
               const delayMs = Math.min(30_000, 500 * 2 ** (restarts - 1))
               const error = event.error
-              enqueue({ type: 'reportCrash', params: { name, error, restart: true, delayMs } })
-              enqueue('forgetConsumer')
-              enqueue.assign({ restarts: { ...context.restarts, [name]: restarts } })
-              enqueue(stopChild(consumerId(name)))
-              enqueue(raise({ type: 'consumer.restart', name }, { delay: delayMs, id: `restart-${name}` }))
+              enqueue({ type: 'reportCrash', params: { name: nameOf(id), error, restart: true, delayMs } })
+              enqueue('forgetChild')
+              enqueue.assign({ restarts: { ...context.restarts, [id]: restarts } })
+              enqueue(stopChild(id))
+              enqueue(raise({ type: 'child.restart', id }, { delay: delayMs, id: `restart-${id}` }))
             }),
           },
           {
             target: 'draining',
             actions: [
-              'forgetConsumer',
+              'forgetChild',
               {
                 type: 'reportCrash',
                 params: ({ event }) => ({
-                  name: consumerFromEvent(event.type) ?? '',
+                  name: nameOf(childFromEvent(event.type)),
                   error: event.error,
                   restart: false,
                   delayMs: 0,
@@ -184,7 +192,7 @@ export const supervisorMachine = setup({
               assign({
                 exitCode: 1,
                 failure: ({ event }) => ({
-                  consumer: consumerFromEvent(event.type) ?? '',
+                  consumer: nameOf(childFromEvent(event.type)),
                   message: message(event.error),
                 }),
               }),
@@ -204,9 +212,9 @@ export const supervisorMachine = setup({
       },
       on: {
         // A pending restart must not bring a consumer back during the drain.
-        'consumer.restart': {},
-        'xstate.done.actor.*': { actions: 'forgetConsumer' },
-        'xstate.error.actor.*': { actions: 'forgetConsumer' },
+        'child.restart': {},
+        'xstate.done.actor.*': { actions: 'forgetChild' },
+        'xstate.error.actor.*': { actions: 'forgetChild' },
       },
     },
 

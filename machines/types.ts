@@ -17,6 +17,8 @@ export interface Entry {
   fields: Record<string, string>
   /** Delivery attempt, 1 for a first delivery. */
   attempt: number
+  /** The entry was deleted (XDEL, trimming) while pending: its fields are lost. */
+  gone?: boolean
 }
 
 /** The error a handler raised, rebuilt from the envelope that crossed the thread boundary. */
@@ -61,6 +63,8 @@ export interface ConsumerInput {
   batchSize: number
   /** How long one XREADGROUP blocks, in ms. */
   blockMs: number
+  /** Deliveries before a failing message is dead-lettered. */
+  maxAttempts: number
 }
 
 /** Input of the readBatch actor. */
@@ -71,6 +75,15 @@ export interface ReadInput {
   consumer: string
   count: number
   blockMs: number
+}
+
+/** Input of the claimDue actor: this consumer's retries that are due, and orphans handed to it. */
+export interface ClaimInput {
+  name: string
+  stream: string
+  group: string
+  consumer: string
+  count: number
 }
 
 /** Input of the processBatch actor. */
@@ -112,4 +125,24 @@ export function errorCode(error: unknown): string | undefined {
     return typeof code === 'string' ? code : undefined
   }
   return undefined
+}
+
+/** Settings of the reclaimer actor. */
+export interface ReclaimInput {
+  /** This daemon's Redis consumer name: whose heartbeat to renew, who receives orphans. */
+  consumer: string
+  intervalMs: number
+  heartbeatTtlMs: number
+  /** The configured consumers: each stream and group to watch, and who consumes it here. */
+  targets: { name: string; stream: string; group: string }[]
+}
+
+/** What one reclaim pass did. */
+export interface ReclaimResult {
+  /** Entries handed over from dead consumers. */
+  reclaimed: number
+  /** Dead consumers removed from their group (their PEL was empty). */
+  removedConsumers: number
+  /** Configured consumer names that received entries and should scan their PEL now. */
+  consumers: string[]
 }

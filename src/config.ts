@@ -17,6 +17,7 @@ export interface Config {
   logLevel: LogLevel
   shutdown: { timeoutMs: number }
   supervisor: { maxRestarts: number }
+  reclaim: { intervalMs: number; heartbeatTtlMs: number }
   store: StoreConfig
   consumers: ConsumerConfig[]
 }
@@ -75,6 +76,15 @@ convict.addFormat({
         `must be a whole number of ms from 1000 to ${SHUTDOWN_LIMIT_MS - 1}: the platform kills the process ` +
           `${SHUTDOWN_LIMIT_MS / 1000} s after SIGTERM, so the drain must end before that`,
       )
+    }
+  },
+  coerce: (v: string) => Number(v),
+})
+convict.addFormat({
+  name: 'positive-int',
+  validate(value: unknown) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new Error('must be a whole number of ms, at least 1')
     }
   },
   coerce: (v: string) => Number(v),
@@ -138,6 +148,18 @@ export const schema = {
       default: 5,
     },
   },
+  reclaim: {
+    intervalMs: {
+      doc: 'How often pending entries are scanned for due retries and for orphans of dead daemons, in ms.',
+      format: 'positive-int',
+      default: 1_000,
+    },
+    heartbeatTtlMs: {
+      doc: 'A daemon whose heartbeat is older than this is dead: its pending entries are reclaimed at once.',
+      format: 'positive-int',
+      default: 3_000,
+    },
+  },
   store: {
     enabled: {
       doc: 'Use PostgreSQL (databaseUrl) for the message backup, delayed messages and dead letters. false: run on Redis alone, and `ackstate migrate` does nothing.',
@@ -191,6 +213,14 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     })
   }
 
+  if (conf.get('reclaim.heartbeatTtlMs') < 2 * conf.get('reclaim.intervalMs')) {
+    throw new ConfigError(
+      'ACK_ERR_CONFIG',
+      `Invalid config in ${absolute}: reclaim.heartbeatTtlMs (${conf.get('reclaim.heartbeatTtlMs')}) must be at ` +
+        `least twice reclaim.intervalMs (${conf.get('reclaim.intervalMs')}), or one late heartbeat makes a live ` +
+        'daemon look dead. Raise the TTL or shorten the interval.',
+    )
+  }
   const consumers = checkConsumers(conf.get('consumers'), path.dirname(absolute), absolute)
   return {
     file: absolute,
@@ -200,6 +230,10 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     logLevel: conf.get('logLevel') as LogLevel,
     shutdown: { timeoutMs: conf.get('shutdown.timeoutMs') },
     supervisor: { maxRestarts: conf.get('supervisor.maxRestarts') },
+    reclaim: {
+      intervalMs: conf.get('reclaim.intervalMs'),
+      heartbeatTtlMs: conf.get('reclaim.heartbeatTtlMs'),
+    },
     store: { enabled: conf.get('store.enabled'), migrateOnStart: conf.get('store.migrateOnStart') },
     consumers,
   }

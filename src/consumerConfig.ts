@@ -22,6 +22,15 @@ export interface ConsumerConfig {
   handlerTimeoutMs: number
   /** Heap limit of each worker thread, in MB. */
   maxMemoryMb: number
+  /** Deliveries of a failing message before it is dead-lettered. */
+  maxAttempts: number
+  /** Backoff before retry n: min(retryMaxMs, retryBaseMs · 2^(n-1)) ± retryJitter. */
+  retryBaseMs: number
+  retryMaxMs: number
+  /** Fraction (0–1) of the backoff randomised, so retries of one outage do not arrive together. */
+  retryJitter: number
+  /** How long a completed message id is remembered for deduplication; 0 turns it off. */
+  dedupeTtlMs: number
 }
 
 interface IntRule {
@@ -29,11 +38,22 @@ interface IntRule {
   max: number
   default: number
   doc: string
+  /** Any number in range, not only whole ones. */
+  fraction?: boolean
 }
 
 /** The numeric consumer keys: bounds, defaults and what they mean (the README's table says the same). */
 export const CONSUMER_NUMBERS: Record<
-  'concurrency' | 'batchSize' | 'blockMs' | 'handlerTimeoutMs' | 'maxMemoryMb',
+  | 'concurrency'
+  | 'batchSize'
+  | 'blockMs'
+  | 'handlerTimeoutMs'
+  | 'maxMemoryMb'
+  | 'maxAttempts'
+  | 'retryBaseMs'
+  | 'retryMaxMs'
+  | 'retryJitter'
+  | 'dedupeTtlMs',
   IntRule
 > = {
   concurrency: { min: 1, max: 64, default: 2, doc: 'worker threads running the handler' },
@@ -41,6 +61,16 @@ export const CONSUMER_NUMBERS: Record<
   blockMs: { min: 1, max: 60_000, default: 5_000, doc: 'XREADGROUP BLOCK time' },
   handlerTimeoutMs: { min: 1, max: 3_600_000, default: 30_000, doc: 'per-message handler timeout' },
   maxMemoryMb: { min: 16, max: 16_384, default: 512, doc: 'heap limit per worker thread' },
+  maxAttempts: { min: 1, max: 1_000, default: 5, doc: 'deliveries before dead-lettering' },
+  retryBaseMs: { min: 1, max: 3_600_000, default: 1_000, doc: 'first retry backoff' },
+  retryMaxMs: { min: 1, max: 86_400_000, default: 60_000, doc: 'longest retry backoff' },
+  retryJitter: { min: 0, max: 1, default: 0.2, doc: 'random fraction of each backoff', fraction: true },
+  dedupeTtlMs: {
+    min: 0,
+    max: 2_592_000_000,
+    default: 3_600_000,
+    doc: 'how long completed ids are remembered',
+  },
 }
 
 const STRING_KEYS = ['name', 'stream', 'group', 'handler'] as const
@@ -95,12 +125,15 @@ export function checkConsumers(value: unknown, baseDir: string, file: string): C
         numbers[key] = rule.default
         continue
       }
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < rule.min || v > rule.max) {
-        fail(
-          `${at}.${key} (${rule.doc}) must be a whole number from ${rule.min} to ${rule.max}, got ${show(v)}`,
-        )
+      if (typeof v !== 'number' || !(rule.fraction || Number.isInteger(v)) || v < rule.min || v > rule.max) {
+        const kind = rule.fraction ? 'a number' : 'a whole number'
+        fail(`${at}.${key} (${rule.doc}) must be ${kind} from ${rule.min} to ${rule.max}, got ${show(v)}`)
       }
       numbers[key] = v as number
+    }
+
+    if (numbers.retryMaxMs < numbers.retryBaseMs) {
+      fail(`${at}.retryMaxMs (${numbers.retryMaxMs}) must not be below retryBaseMs (${numbers.retryBaseMs})`)
     }
 
     const handler = path.resolve(baseDir, entry.handler as string)

@@ -2,6 +2,7 @@ import type { Config, ConsumerConfig } from './config.js'
 import { childFor, type Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
 import { connectRedis, type Redis } from './redis/connect.js'
+import { RetrySchedule } from './retry/schedule.js'
 
 /**
  * The live resources the actor implementations close over: connections, pools, loggers. They never
@@ -14,6 +15,8 @@ export class Resources {
   readonly readers = new Map<string, Redis>()
   private readonly consumers = new Map<string, ConsumerConfig>()
   private readonly loggers = new Map<string, Logger>()
+  /** When each consumer next scans its PEL for due retries. */
+  readonly schedule: RetrySchedule
 
   constructor(
     readonly config: Config,
@@ -21,6 +24,7 @@ export class Resources {
     /** Handler pool of each consumer (consumers with the same module share one pool). */
     readonly pools: Map<string, HandlerPool>,
   ) {
+    this.schedule = new RetrySchedule(config.reclaim.intervalMs)
     for (const c of config.consumers) {
       this.consumers.set(c.name, c)
       this.loggers.set(c.name, childFor(log, `consumer-${c.name}`, { stream: c.stream, group: c.group }))

@@ -1,7 +1,11 @@
 import { createActor, fromPromise, type Actor, type ActorRefFrom } from 'xstate'
 import { consumerMachine } from '../machines/consumerMachine.js'
+import { reclaimerMachine } from '../machines/reclaimerMachine.js'
 import { consumerId, supervisorMachine, type SupervisorOutput } from '../machines/supervisorMachine.js'
 import { ackMessages } from './actors/ackMessages.js'
+import { claimDue } from './actors/claimDue.js'
+import { heartbeat, releaseHeartbeat } from './actors/heartbeat.js'
+import { reclaimOrphans } from './actors/reclaimOrphans.js'
 import { closeConsumer } from './actors/closeConsumer.js'
 import { deadLetter } from './actors/deadLetter.js'
 import { processBatch } from './actors/processBatch.js'
@@ -14,6 +18,7 @@ import { createInspector } from './inspect.js'
 import type { Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
 import { consumerName } from './redis/consumerName.js'
+import { heartbeatKey } from './redis/keys.js'
 import { Resources } from './resources.js'
 
 type ConsumerRef = ActorRefFrom<typeof consumerMachine>
@@ -41,6 +46,7 @@ export function startRuntime(config: Config, log: Logger, pools: Map<string, Han
     actors: {
       startConsumer: startConsumer(res),
       reserveCapacity: reserveCapacity(res),
+      claimDue: claimDue(res),
       readBatch: readBatch(res),
       processBatch: processBatch(res),
       deadLetter: deadLetter(res),
@@ -53,13 +59,33 @@ export function startRuntime(config: Config, log: Logger, pools: Map<string, Han
     },
   })
 
+  const reclaimInput = {
+    consumer,
+    intervalMs: config.reclaim.intervalMs,
+    heartbeatTtlMs: config.reclaim.heartbeatTtlMs,
+    targets: config.consumers.map((c) => ({ name: c.name, stream: c.stream, group: c.group })),
+  }
+  const reclaimerLogic = reclaimerMachine.provide({
+    actors: {
+      heartbeat: heartbeat(res),
+      reclaimOrphans: reclaimOrphans(res),
+      releaseHeartbeat: releaseHeartbeat(res),
+    },
+    actions: {
+      wakeConsumers: (_, { names }) => names.forEach((name) => res.schedule.wake(name)),
+    },
+  })
+
   const supervisorLog = log.child({ actor: 'supervisor' })
   const root = supervisorMachine.provide({
     actors: {
       consumer: consumerLogic,
+      reclaimer: reclaimerLogic,
       openResources: fromPromise(async () => {
         try {
-          await res.redis.ping()
+          // The first beat happens before any consumer reads, so no other daemon can take this
+          // daemon's fresh consumers for dead ones.
+          await res.redis.set(heartbeatKey(consumer), String(Date.now()), 'PX', config.reclaim.heartbeatTtlMs)
           supervisorLog.info({ consumers: config.consumers.length, consumer }, 'connected to redis')
         } catch (err) {
           supervisorLog.warn({ err }, 'redis is not reachable yet; consumers keep retrying')
@@ -103,7 +129,9 @@ export function startRuntime(config: Config, log: Logger, pools: Map<string, Han
         consumer,
         batchSize: c.batchSize,
         blockMs: c.blockMs,
+        maxAttempts: c.maxAttempts,
       })),
+      reclaim: reclaimInput,
       maxRestarts: config.supervisor.maxRestarts,
       drainTimeoutMs: drainBudget(config.shutdown.timeoutMs),
     },

@@ -1,12 +1,60 @@
 import { fromPromise } from 'xstate'
-import type { Outcome, ProcessInput } from '../../machines/types.js'
+import type { Entry, Outcome, ProcessInput } from '../../machines/types.js'
+import { claimIds } from '../redis/dedupe.js'
+import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 
-/** Runs the batch in the consumer's handler pool; handler errors come back as outcomes, not rejections. */
+/** The claim on a message id outlives the handler timeout by this much before it lapses. */
+const CLAIM_MARGIN_MS = 60_000
+
+/**
+ * Runs the batch in the consumer's handler pool; handler errors come back as outcomes, not
+ * rejections. Before that, each message id is claimed for deduplication: an id the group already
+ * completed (or that another entry is completing) is acked without running the handler again.
+ * Entries deleted while pending cannot run: they are dead-lettered with the reason.
+ */
 export const processBatch = (res: Resources) =>
   fromPromise<Outcome[], ProcessInput>(async ({ input }) => {
-    const { handlerTimeoutMs } = res.consumer(input.name)
-    const outcomes = await res.pool(input.name).run({ ...input, timeoutMs: handlerTimeoutMs })
-    res.logFor(input.name).debug({ count: outcomes.length }, 'batch processed')
-    return outcomes
+    const { handlerTimeoutMs, dedupeTtlMs } = res.consumer(input.name)
+    const present = input.entries.filter((e) => !e.gone)
+    let run = present
+    let skipped: Entry[] = []
+    if (dedupeTtlMs > 0 && present.length > 0) {
+      let allowed: boolean[]
+      try {
+        allowed = await claimIds(res.redis, input, present, handlerTimeoutMs + CLAIM_MARGIN_MS)
+      } catch (err) {
+        throw classify(err, `dedupe ${input.stream} ${input.group}`)
+      }
+      run = present.filter((_, i) => allowed[i])
+      skipped = present.filter((_, i) => !allowed[i])
+    }
+    const ran =
+      run.length > 0
+        ? await res.pool(input.name).run({ ...input, entries: run, timeoutMs: handlerTimeoutMs })
+        : []
+    const log = res.logFor(input.name)
+    if (skipped.length > 0)
+      log.info({ ids: skipped.map((e) => e.id) }, 'duplicate messages acked without running')
+    log.debug({ count: ran.length }, 'batch processed')
+    if (ran.length === input.entries.length) return ran
+    const byEntry = new Map<string, Outcome>(ran.map((o) => [o.entryId, o]))
+    for (const e of skipped)
+      byEntry.set(e.entryId, { entryId: e.entryId, id: e.id, status: 'ok', durationMs: 0 })
+    return input.entries.map((e) => byEntry.get(e.entryId) ?? goneOutcome(e))
   })
+
+function goneOutcome(e: Entry): Outcome {
+  return {
+    entryId: e.entryId,
+    id: e.id,
+    status: 'dead',
+    durationMs: 0,
+    attempt: e.attempt,
+    error: {
+      name: 'HandlerError',
+      code: 'ACK_ERR_ENTRY_GONE',
+      message: `entry ${e.entryId} was deleted from the stream while pending; its payload is lost`,
+    },
+  }
+}

@@ -28,7 +28,8 @@ export const readBatch = (res: Resources) =>
         'COUNT',
         input.count,
         'BLOCK',
-        input.blockMs,
+        // Wake in time for the next due retry instead of blocking past it.
+        Math.min(input.blockMs, res.schedule.msUntilDue(input.name)),
         'STREAMS',
         input.stream,
         '>',

@@ -2,16 +2,24 @@ import { fromPromise } from 'xstate'
 import type { SettleInput } from '../../machines/types.js'
 import { reviveError } from '../errors.js'
 import type { Resources } from '../resources.js'
+import { backoffMs } from '../retry/backoff.js'
 
-/** Failed messages are not acked: they stay in the PEL for re-delivery. This logs each failure. */
+/**
+ * Failed messages are not acked: they stay in the PEL, and the claim step re-delivers each once its
+ * backoff has passed. This schedules that scan and logs each failure with its next retry.
+ */
 export const recordRetries = (res: Resources) =>
   fromPromise<void, SettleInput>(({ input }) => {
     const log = res.logFor(input.name)
+    const policy = res.consumer(input.name)
+    const now = Date.now()
     for (const o of input.outcomes) {
       if (o.status !== 'retry') continue
+      const nextRetryMs = backoffMs(o.attempt, policy, o.entryId)
+      res.schedule.expect(input.name, now + nextRetryMs)
       log.warn(
-        { entryId: o.entryId, id: o.id, attempt: o.attempt, err: reviveError(o.error) },
-        'handler failed; left pending',
+        { entryId: o.entryId, id: o.id, attempt: o.attempt, nextRetryMs, err: reviveError(o.error) },
+        'handler failed; retrying',
       )
     }
     return Promise.resolve()

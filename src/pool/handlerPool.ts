@@ -11,6 +11,9 @@ const here = fileURLToPath(import.meta.url)
 /** worker.js next to this file in the build, worker.ts when running from source under tsx. */
 const WORKER_FILE = path.join(path.dirname(here), `worker${path.extname(here)}`)
 
+/** How long after the handler timeout a worker that does not answer is terminated. */
+const WATCHDOG_GRACE_MS = 1_000
+
 export interface PoolOptions {
   /** Absolute path of the handler module. */
   module: string
@@ -96,15 +99,25 @@ export class HandlerPool {
       messages: entries.map((e) => toMessage(batch.stream, e)),
     }
     let envelopes: Envelope[]
+    // The worker enforces the timeout itself, but a handler that never yields (a synchronous loop)
+    // blocks its timer too: past a grace period the main thread terminates the thread.
+    const watchdog = AbortSignal.timeout(batch.timeoutMs + WATCHDOG_GRACE_MS)
     try {
-      envelopes = (await this.piscina.run(task)) as Envelope[]
+      envelopes = (await this.piscina.run(task, { signal: watchdog })) as Envelope[]
     } catch (err) {
-      // The worker died (process.exit, out of memory, an uncaught async throw): Piscina replaces it.
-      const error = {
-        name: 'HandlerError',
-        code: 'ACK_ERR_HANDLER_CRASHED',
-        message: `handler worker crashed: ${err instanceof Error ? err.message : String(err)}`,
-      }
+      // The worker died (process.exit, out of memory, an uncaught async throw) or was terminated by
+      // the watchdog: Piscina replaces it, and the chunk's messages fail this attempt.
+      const error = watchdog.aborted
+        ? {
+            name: 'HandlerError',
+            code: 'ACK_ERR_HANDLER_TIMEOUT',
+            message: `handler blocked its worker thread past ${batch.timeoutMs} ms; the thread was terminated`,
+          }
+        : {
+            name: 'HandlerError',
+            code: 'ACK_ERR_HANDLER_CRASHED',
+            message: `handler worker crashed: ${err instanceof Error ? err.message : String(err)}`,
+          }
       envelopes = entries.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
     }
     return entries.map((e, i) => toOutcome(e, envelopes[i]))

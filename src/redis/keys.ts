@@ -9,3 +9,6 @@ export const tag = (stream: string) => `{${stream}}`
 
 /** The dead-letter stream of a stream. */
 export const deadLetterKey = (stream: string) => `${tag(stream)}:dlq`
+
+/** A daemon's heartbeat: present while the daemon with that consumer name is alive. */
+export const heartbeatKey = (consumer: string) => `ackstate:heartbeat:{${consumer}}`

@@ -1,5 +1,6 @@
 import type { AnyStateMachine } from 'xstate'
 import { consumerMachine } from '../../machines/consumerMachine.js'
+import { reclaimerMachine } from '../../machines/reclaimerMachine.js'
 import { supervisorMachine } from '../../machines/supervisorMachine.js'
 import { UsageError } from '../errors.js'
 
@@ -10,6 +11,7 @@ import { UsageError } from '../errors.js'
 export const MACHINES: Readonly<Record<string, AnyStateMachine>> = {
   consumer: consumerMachine,
   supervisor: supervisorMachine,
+  reclaimer: reclaimerMachine,
 }
 
 /** The named machine, or every machine in registry order when no name is given. */

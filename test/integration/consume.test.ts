@@ -77,7 +77,7 @@ test('a handler that throws leaves its entry unacked in the PEL, and the consume
   })
   const first = (await redis.xadd(stream, '*', 'payload', '1'))!
   const second = (await redis.xadd(stream, '*', 'payload', '2'))!
-  await eventually(() => logs.filter((l) => l.msg === 'handler failed; left pending').length === 2, {
+  await eventually(() => logs.filter((l) => l.msg === 'handler failed; retrying').length === 2, {
     what: 'two failures',
   })
   const pending = (await redis.xpending(stream, 'g', '-', '+', 10)) as [string, string, number, number][]
@@ -85,7 +85,7 @@ test('a handler that throws leaves its entry unacked in the PEL, and the consume
     pending.map(([id]) => id),
     [first, second],
   )
-  const failure = logs.find((l) => l.msg === 'handler failed; left pending')!
+  const failure = logs.find((l) => l.msg === 'handler failed; retrying')!
   assert.deepEqual(
     { entryId: failure.entryId, attempt: failure.attempt, err: failure.err },
     {
@@ -166,7 +166,7 @@ test('a handler that outlives handlerTimeoutMs fails with ACK_ERR_HANDLER_TIMEOU
     consumers: [{ name: 'orders', stream, group: 'g', handler: handler('slow.mjs'), handlerTimeoutMs: 200 }],
   })
   const entryId = (await redis.xadd(stream, '*', 'payload', '{}', 'ms', '3000'))!
-  const failure = await eventually(() => logs.find((l) => l.msg === 'handler failed; left pending'), {
+  const failure = await eventually(() => logs.find((l) => l.msg === 'handler failed; retrying'), {
     what: 'the timeout',
   })
   assert.deepEqual(

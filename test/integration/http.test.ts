@@ -28,7 +28,7 @@ test('/healthz answers, /readyz reports each consumer and turns ready once they 
   const ready = await eventually(
     async () => {
       const res = await fetch(`${base}/readyz`)
-      return res.status === 200 && ((await res.json()) as unknown)
+      return res.status === 200 && (await res.json())
     },
     { what: '/readyz to answer 200' },
   )

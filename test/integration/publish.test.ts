@@ -83,7 +83,7 @@ test('a handler that kills its worker fails only its own batch; the pool is refi
     ],
   })
   const killer = (await redis.xadd(stream, '*', 'payload', 'exit'))!
-  await eventually(() => logs.some((l) => l.msg === 'handler failed; left pending'), { what: 'the crash' })
+  await eventually(() => logs.some((l) => l.msg === 'handler failed; retrying'), { what: 'the crash' })
   await redis.xadd(stream, '*', 'payload', 'fine')
   await eventually(
     async () => {
@@ -93,7 +93,7 @@ test('a handler that kills its worker fails only its own batch; the pool is refi
     },
     { what: 'the second entry to be handled' },
   )
-  const crash = logs.find((l) => l.msg === 'handler failed; left pending')!
+  const crash = logs.find((l) => l.msg === 'handler failed; retrying')!
   assert.equal((crash.err as { code: string }).code, 'ACK_ERR_HANDLER_CRASHED')
   assert.equal(await pendingCount(redis, stream, 'g'), 1)
 })

@@ -41,6 +41,11 @@ test('applies defaults and resolves the handler relative to the config file', ()
       blockMs: 5000,
       handlerTimeoutMs: 30000,
       maxMemoryMb: 512,
+      maxAttempts: 5,
+      retryBaseMs: 1000,
+      retryMaxMs: 60000,
+      retryJitter: 0.2,
+      dedupeTtlMs: 3600000,
     },
   ])
   assert.deepEqual(
@@ -135,6 +140,14 @@ test('rejects bad consumer values, naming the key and the file', () => {
     ],
     [[{ ...consumer, concurrency: 0 }], /consumers\[0\]\.concurrency .* got 0/],
     [[{ ...consumer, blockMs: 1.5 }], /consumers\[0\]\.blockMs/],
+    [
+      [{ ...consumer, retryJitter: 1.5 }],
+      /retryJitter \(random fraction of each backoff\) must be a number from 0 to 1, got 1\.5/,
+    ],
+    [
+      [{ ...consumer, retryBaseMs: 5000, retryMaxMs: 100 }],
+      /retryMaxMs \(100\) must not be below retryBaseMs \(5000\)/,
+    ],
     [[{ ...consumer, batchsize: 10 }], /consumers\[0\]\.batchsize is not a consumer key/],
     [[{ ...consumer, stream: '' }], /consumers\[0\]\.stream must be a non-empty string/],
     [[{ ...consumer, stream: '{orders}' }], /must not contain braces/],
@@ -157,4 +170,12 @@ test('a missing handler module names the resolved path and what the path is rela
     new RegExp(`${path.join(dir, 'missing.mjs').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} does not exist`),
   )
   assert.match(message, /relative to/)
+})
+
+test('a heartbeat TTL under two reclaim intervals is refused', () => {
+  const { message } = failure({ consumers: [consumer], reclaim: { intervalMs: 1000, heartbeatTtlMs: 1500 } })
+  assert.match(
+    message,
+    /reclaim\.heartbeatTtlMs \(1500\) must be at least twice reclaim\.intervalMs \(1000\)/,
+  )
 })

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createActor, SimulatedClock } from 'xstate'
+import { createActor, fromPromise, SimulatedClock } from 'xstate'
 import { consumerMachine } from '../../machines/consumerMachine.js'
 import type {
+  ClaimInput,
   ConsumerRef,
   Entry,
   Outcome,
@@ -20,9 +21,16 @@ const input = {
   consumer: 'c1',
   batchSize: 10,
   blockMs: 100,
+  maxAttempts: 3,
 }
 
-function harness(options: { capacity?: number } = {}) {
+function harness(options: { capacity?: number; claims?: Entry[][] } = {}) {
+  const claims = [...(options.claims ?? [])]
+  const claimCalls: ClaimInput[] = []
+  const claimDue = fromPromise<Entry[], ClaimInput>(async ({ input }) => {
+    claimCalls.push(input)
+    return claims.shift() ?? []
+  })
   const read = scripted<ReadInput, Entry[]>()
   const processed = scripted<ProcessInput, Outcome[]>()
   const acked = scripted<SettleInput, void>()
@@ -34,6 +42,7 @@ function harness(options: { capacity?: number } = {}) {
   const machine = consumerMachine.provide({
     actors: {
       startConsumer: started.logic,
+      claimDue,
       reserveCapacity: immediate<{ name: string; count: number }, number>(options.capacity ?? input.batchSize)
         .logic,
       readBatch: read.logic,
@@ -54,6 +63,7 @@ function harness(options: { capacity?: number } = {}) {
   return {
     actor,
     clock,
+    claimCalls,
     read,
     processed,
     acked,
@@ -243,4 +253,60 @@ test('an unexpected read error crashes the actor for the supervisor to handle', 
   await settle()
   assert.equal(h.actor.getSnapshot().status, 'error')
   assert.equal((h.errors[0] as Error).message, 'WRONGTYPE')
+})
+
+test('due retries are claimed before new entries are read, within the reservation', async () => {
+  const due = [entry('1-0', { attempt: 2 })]
+  const h = harness({ capacity: 4, claims: [due] })
+  await settle()
+  assert.deepEqual(h.claimCalls[0], {
+    name: 'orders',
+    stream: 'orders',
+    group: 'billing',
+    consumer: 'c1',
+    count: 4,
+  })
+  assert.equal(h.state(), 'processing')
+  assert.equal(h.read.calls.length, 0, 'nothing new is read while due retries wait')
+  assert.deepEqual(h.processed.calls[0]!.entries, due)
+  assert.deepEqual(h.released, [3])
+})
+
+test('a message failing on its last attempt is dead-lettered, not retried', async () => {
+  const h = harness({ claims: [[entry('1-0', { attempt: 3 }), entry('2-0', { attempt: 2 })]] })
+  await settle()
+  const [last, earlier] = h.processed.calls[0]!.entries
+  h.processed.next([retry(last!), retry(earlier!)])
+  await settle()
+  assert.deepEqual(
+    h.deadLettered.calls[0]!.outcomes.map((o) => [o.entryId, o.status, 'attempt' in o ? o.attempt : 0]),
+    [['1-0', 'dead', 3]],
+  )
+  h.acked.next()
+  await settle()
+  assert.deepEqual(
+    h.acked.calls[0]!.outcomes.map((o) => o.entryId),
+    ['1-0'],
+  )
+  assert.deepEqual(
+    h.retried.calls[0]!.outcomes.map((o) => o.entryId),
+    ['2-0'],
+  )
+  assert.deepEqual(
+    {
+      retried: h.actor.getSnapshot().context.stats.retried,
+      dead: h.actor.getSnapshot().context.stats.deadLettered,
+    },
+    { retried: 1, dead: 1 },
+  )
+})
+
+test('an empty read looks for due retries again before blocking again', async () => {
+  const h = harness()
+  await settle()
+  assert.equal(h.claimCalls.length, 1)
+  h.read.next([])
+  await settle()
+  assert.equal(h.claimCalls.length, 2)
+  assert.equal(h.read.calls.length, 2)
 })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createActor, fromPromise, setup, SimulatedClock, type AnyActorLogic, type AnyActorRef } from 'xstate'
 import type { consumerMachine } from '../../machines/consumerMachine.js'
+import type { reclaimerMachine } from '../../machines/reclaimerMachine.js'
 import { supervisorMachine } from '../../machines/supervisorMachine.js'
 import type { ConsumerInput } from '../../machines/types.js'
 import { settle } from '../support/machine.js'
@@ -13,6 +14,7 @@ const consumer = (name: string): ConsumerInput => ({
   consumer: 'c1',
   batchSize: 10,
   blockMs: 100,
+  maxAttempts: 3,
 })
 
 /**
@@ -36,6 +38,8 @@ const fakeConsumer = setup({
   },
 })
 
+const reclaim = { consumer: 'c1', intervalMs: 1000, heartbeatTtlMs: 3000, targets: [] }
+
 function harness(
   consumers = [consumer('a'), consumer('b')],
   maxRestarts = 2,
@@ -47,6 +51,8 @@ function harness(
   const machine = supervisorMachine.provide({
     actors: {
       consumer: logic as unknown as typeof consumerMachine,
+      // The reclaimer stand-in behaves like the consumer one: runs until asked to stop.
+      reclaimer: fakeConsumer as unknown as typeof reclaimerMachine,
       openResources: fromPromise(async () => {}),
       closeResources: fromPromise<void, { force: boolean }>(async ({ input }) => void closes.push(input)),
     },
@@ -56,19 +62,41 @@ function harness(
     },
   })
   const clock = new SimulatedClock()
-  const actor = createActor(machine, { clock, input: { consumers, maxRestarts, drainTimeoutMs: 1_000 } })
+  const actor = createActor(machine, {
+    clock,
+    input: { consumers, maxRestarts, drainTimeoutMs: 1_000, reclaim },
+  })
   actor.start()
   const child = (name: string) => actor.getSnapshot().children[`consumer-${name}`] as AnyActorRef | undefined
   return { actor, clock, closes, crashes, child, unfinished: () => unfinishedReports }
 }
 
-test('spawns one consumer actor per configured consumer, registered by system id', async () => {
+test('spawns one consumer actor per configured consumer and the reclaimer, registered by system id', async () => {
   const h = harness()
   await settle()
   assert.equal(h.actor.getSnapshot().value, 'running')
-  assert.deepEqual(Object.keys(h.actor.getSnapshot().children).sort(), ['consumer-a', 'consumer-b'])
+  assert.deepEqual(Object.keys(h.actor.getSnapshot().children).sort(), [
+    'consumer-a',
+    'consumer-b',
+    'reclaimer',
+  ])
   assert.equal(h.actor.system.get('consumer-a'), h.child('a'))
-  assert.deepEqual(h.actor.getSnapshot().context.running, ['consumer-a', 'consumer-b'])
+  assert.ok(h.actor.system.get('reclaimer'))
+  assert.deepEqual(h.actor.getSnapshot().context.running, ['consumer-a', 'consumer-b', 'reclaimer'])
+})
+
+test('a crashed reclaimer is restarted like a consumer', async () => {
+  const h = harness()
+  await settle()
+  const first = h.actor.system.get('reclaimer') as AnyActorRef
+  first.send({ type: 'crash' })
+  await settle()
+  assert.deepEqual(h.crashes, [{ name: 'reclaimer', restart: true, delayMs: 500 }])
+  h.clock.increment(500)
+  await settle()
+  const second = h.actor.system.get('reclaimer') as AnyActorRef
+  assert.notEqual(second, first)
+  assert.deepEqual(h.actor.getSnapshot().context.restarts, { reclaimer: 1 })
 })
 
 test('restarts a crashed consumer after a delay, under the same id', async () => {
@@ -85,7 +113,7 @@ test('restarts a crashed consumer after a delay, under the same id', async () =>
   assert.notEqual(second, first)
   assert.equal(second.getSnapshot().status, 'active')
   assert.equal(h.actor.system.get('consumer-a'), second)
-  assert.deepEqual(h.actor.getSnapshot().context.restarts, { a: 1 })
+  assert.deepEqual(h.actor.getSnapshot().context.restarts, { 'consumer-a': 1 })
 })
 
 test('gives up after maxRestarts: drains the others and stops with exit code 1', async () => {

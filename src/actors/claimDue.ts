@@ -1,0 +1,67 @@
+import { fromPromise } from 'xstate'
+import type { ClaimInput, Entry } from '../../machines/types.js'
+import { decodeEntry } from '../redis/entries.js'
+import { classify } from '../redis/errors.js'
+import type { Resources } from '../resources.js'
+import { backoffMs, minimumBackoffMs } from '../retry/backoff.js'
+
+/** XPENDING extended form: [entryId, consumer, idleMs, deliveries]. */
+type PendingRow = [string, string, number, number]
+
+/**
+ * Claims this consumer's pending entries whose backoff has passed (failed messages, and orphans the
+ * reclaimer handed over with a large idle time). The attempt is the PEL delivery count, so it
+ * survives crashes and restarts. XCLAIM silently drops entries deleted while pending (XDEL, trim);
+ * they come back marked `gone` so the consumer can dead-letter them with a reason instead of losing
+ * track of them.
+ */
+export const claimDue = (res: Resources) =>
+  fromPromise<Entry[], ClaimInput>(async ({ input }) => {
+    if (!res.schedule.isDue(input.name)) return []
+    const policy = res.consumer(input.name)
+    const now = Date.now()
+    let rows: PendingRow[]
+    try {
+      rows = (await res.redis.xpending(
+        input.stream,
+        input.group,
+        'IDLE',
+        minimumBackoffMs(policy),
+        '-',
+        '+',
+        input.count,
+        input.consumer,
+      )) as PendingRow[]
+    } catch (err) {
+      throw classify(err, `XPENDING ${input.stream} ${input.group}`)
+    }
+    const due: PendingRow[] = []
+    let earliest: number | undefined
+    for (const row of rows) {
+      const wait = backoffMs(row[3], policy, row[0]) - row[2]
+      if (wait <= 0) due.push(row)
+      else earliest = Math.min(earliest ?? Infinity, now + wait)
+    }
+    // A full page may hide more due entries: look again on the next loop.
+    res.schedule.scanned(input.name, rows.length === input.count ? now : earliest)
+    if (due.length === 0) return []
+
+    let claimed: [string, string[] | null][]
+    try {
+      claimed = (await res.redis.xclaim(
+        input.stream,
+        input.group,
+        input.consumer,
+        0,
+        ...due.map((r) => r[0]),
+      )) as [string, string[] | null][]
+    } catch (err) {
+      throw classify(err, `XCLAIM ${input.stream} ${input.group}`)
+    }
+    const found = new Map(claimed.map(([id, fields]) => [id, fields]))
+    return due.map(([entryId, , , deliveries]) => {
+      const fields = found.get(entryId)
+      const entry = decodeEntry(entryId, fields ?? null, deliveries + 1)
+      return fields ? entry : { ...entry, gone: true }
+    })
+  })

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { test } from 'node:test'
+import { FIXTURES } from '../support/daemon.js'
+import { eventually, groupInfo, readAll, testRedis, waitForEntries } from '../support/redis.js'
+import { startTestRuntime } from '../support/runtime.js'
+
+const ok = path.join(FIXTURES, 'ok.mjs')
+
+test('the same id XADDed twice runs the handler once; both entries are acked', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const { logs } = await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: ok }],
+  })
+  // In one batch, and again after the first completed.
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
+  await waitForEntries(redis, seen, 1)
+  await eventually(async () => (await groupInfo(redis, stream, 'g'))['entries-read'] === 2 && true)
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
+  await eventually(
+    async () => {
+      const info = await groupInfo(redis, stream, 'g')
+      return info['entries-read'] === 3 && info.pending === 0
+    },
+    { what: 'all three entries acked' },
+  )
+  assert.equal((await readAll(redis, seen)).length, 1, 'the handler ran once')
+  assert.equal(await redis.get(`{${stream}}:dedupe:g:o-1`), 'done')
+  assert.ok(logs.some((l) => l.msg === 'duplicate messages acked without running'))
+})
+
+test('deduplication is per group: another group runs the same id', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  await startTestRuntime(t, {
+    consumers: [
+      { name: 'billing', stream, group: 'billing', handler: ok },
+      { name: 'shipping', stream, group: 'shipping', handler: ok },
+    ],
+  })
+  await redis.xadd(stream, '*', 'id', 'o-7', 'payload', '{}', 'seen', seen)
+  await waitForEntries(redis, seen, 2)
+  await new Promise((r) => setTimeout(r, 200))
+  assert.equal((await readAll(redis, seen)).length, 2)
+})
+
+test('dedupeTtlMs 0 turns deduplication off', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: ok, dedupeTtlMs: 0 }],
+  })
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
+  await waitForEntries(redis, seen, 2)
+  assert.equal(await redis.exists(`{${stream}}:dedupe:g:o-1`), 0)
+})
