@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import { loadConfig, printableConfig, type Config } from './config.js'
-import { startHttp } from './http.js'
+import { startHttp } from './http/server.js'
 import { createLogger } from './log.js'
 import { HandlerPool } from './pool/handlerPool.js'
 import { startRuntime } from './runtime.js'

@@ -33,3 +33,15 @@ export function createInspector(log: Logger): ((ev: InspectionEvent) => void) | 
     log.debug({ actor, from: from ?? null, to, event: ev.event.type }, 'state changed')
   }
 }
+
+/** One inspect callback for several observers; undefined (no inspection cost) when there are none. */
+export function combineInspectors(
+  observers: (((ev: InspectionEvent) => void) | undefined)[],
+): ((ev: InspectionEvent) => void) | undefined {
+  const live = observers.filter((o): o is (ev: InspectionEvent) => void => o !== undefined)
+  if (live.length === 0) return undefined
+  if (live.length === 1) return live[0]
+  return (ev) => {
+    for (const observe of live) observe(ev)
+  }
+}

@@ -1,4 +1,4 @@
-import { createActor, fromPromise, type Actor, type ActorRefFrom } from 'xstate'
+import { createActor, fromPromise, type Actor, type ActorRefFrom, type InspectionEvent } from 'xstate'
 import { consumerMachine } from '../machines/consumerMachine.js'
 import { reclaimerMachine } from '../machines/reclaimerMachine.js'
 import { consumerId, supervisorMachine, type SupervisorOutput } from '../machines/supervisorMachine.js'
@@ -14,7 +14,7 @@ import { recordRetries } from './actors/recordRetries.js'
 import { reserveCapacity } from './actors/reserveCapacity.js'
 import { startConsumer } from './actors/startConsumer.js'
 import type { Config } from './config.js'
-import { createInspector } from './inspect.js'
+import { combineInspectors, createInspector } from './inspect.js'
 import type { Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
 import { consumerName } from './redis/consumerName.js'
@@ -37,8 +37,18 @@ export function drainBudget(timeoutMs: number): number {
   return timeoutMs - Math.min(2_000, Math.floor(timeoutMs / 5))
 }
 
+export interface RuntimeOptions {
+  /** Extra observers of XState's inspection events (the debug view), beside the debug-log bridge. */
+  inspectors?: ((ev: InspectionEvent) => void)[]
+}
+
 /** Wires the pure machines to their I/O and starts the supervisor. */
-export function startRuntime(config: Config, log: Logger, pools: Map<string, HandlerPool>): Runtime {
+export function startRuntime(
+  config: Config,
+  log: Logger,
+  pools: Map<string, HandlerPool>,
+  options: RuntimeOptions = {},
+): Runtime {
   const res = new Resources(config, log, pools)
   const consumer = consumerName()
 
@@ -120,7 +130,7 @@ export function startRuntime(config: Config, log: Logger, pools: Map<string, Han
   const actor = createActor(root, {
     id: 'supervisor',
     systemId: 'supervisor',
-    inspect: createInspector(log),
+    inspect: combineInspectors([createInspector(log), ...(options.inspectors ?? [])]),
     input: {
       consumers: config.consumers.map((c) => ({
         name: c.name,
