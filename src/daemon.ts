@@ -4,6 +4,7 @@ import { startHttp } from './http/server.js'
 import { createLogger } from './log.js'
 import { HandlerPool } from './pool/handlerPool.js'
 import { startRuntime } from './runtime.js'
+import { openStore } from './store/index.js'
 
 /**
  * One pool per handler module. Consumers sharing a module share its pool: the pool takes the
@@ -52,8 +53,15 @@ export async function runDaemon({ configFile, env = process.env }: DaemonOptions
   const pools = createPools(config)
   await probePools(pools)
   log.info({ config: printableConfig(config) }, 'starting')
+  let store
+  try {
+    store = await openStore(config, log)
+  } catch (err) {
+    await Promise.allSettled([...new Set(pools.values())].map((p) => p.destroy()))
+    throw err
+  }
 
-  const runtime = startRuntime(config, log, pools)
+  const runtime = startRuntime(config, log, pools, { store })
   let server: Server | undefined
   if (config.port !== null) server = await startHttp(config.port, runtime, log)
 

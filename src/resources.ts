@@ -1,3 +1,4 @@
+import type { Sequelize } from 'sequelize'
 import type { Config, ConsumerConfig } from './config.js'
 import { childFor, type Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
@@ -23,6 +24,8 @@ export class Resources {
     readonly log: Logger,
     /** Handler pool of each consumer (consumers with the same module share one pool). */
     readonly pools: Map<string, HandlerPool>,
+    /** PostgreSQL (backup, dead letters), or null when `store.enabled` is false. */
+    readonly store: Sequelize | null = null,
   ) {
     this.schedule = new RetrySchedule(config.reclaim.intervalMs)
     for (const c of config.consumers) {
@@ -79,5 +82,6 @@ export class Resources {
       this.shared = null
       await shared.quit().catch(() => shared.disconnect())
     }
+    await this.store?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the store failed'))
   }
 }

@@ -1,3 +1,4 @@
+import type { Sequelize } from 'sequelize'
 import { createActor, fromPromise, type Actor, type ActorRefFrom, type InspectionEvent } from 'xstate'
 import { consumerMachine } from '../machines/consumerMachine.js'
 import { reclaimerMachine } from '../machines/reclaimerMachine.js'
@@ -38,6 +39,8 @@ export function drainBudget(timeoutMs: number): number {
 }
 
 export interface RuntimeOptions {
+  /** The opened store (openStore), or null/absent to run on Redis alone. */
+  store?: Sequelize | null
   /** Extra observers of XState's inspection events (the debug view), beside the debug-log bridge. */
   inspectors?: ((ev: InspectionEvent) => void)[]
 }
@@ -49,7 +52,7 @@ export function startRuntime(
   pools: Map<string, HandlerPool>,
   options: RuntimeOptions = {},
 ): Runtime {
-  const res = new Resources(config, log, pools)
+  const res = new Resources(config, log, pools, options.store ?? null)
   const consumer = consumerName()
 
   const consumerLogic = consumerMachine.provide({

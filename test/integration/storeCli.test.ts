@@ -36,7 +36,7 @@ test('`ackstate migrate --config FILE` takes databaseUrl and the log level from 
     logLevel: 'warn',
     consumers: [{ name: 'orders', stream: 'orders', handler: path.join(FIXTURES, 'ok.mjs') }],
   })
-  const cli = runCli(t, ['migrate', '--config', file])
+  const cli = runCli(t, ['migrate', '--config', file], { ACKSTATE_STORE_ENABLED: 'true' })
   assert.equal((await cli.exited).code, 0, cli.stderr())
   assert.deepEqual(cli.logs, [{ database: url, applied: ALL }])
 })

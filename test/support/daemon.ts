@@ -37,7 +37,13 @@ export interface DaemonProcess {
 export function runCli(t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): DaemonProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, REDIS_URL, ...env },
+    // The store is off unless a test gives its own DATABASE_URL (test/support/postgres.ts).
+    env: {
+      PATH: process.env.PATH,
+      REDIS_URL,
+      ...(env.DATABASE_URL ? {} : { ACKSTATE_STORE_ENABLED: 'false' }),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const logs: Record<string, unknown>[] = []

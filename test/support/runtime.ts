@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
-import { loadConfig } from '../../src/config.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { openStore } from '../../src/store/index.js'
 import { createPools, probePools } from '../../src/daemon.js'
 import { createLogger } from '../../src/log.js'
 import { startRuntime, type Runtime } from '../../src/runtime.js'
@@ -22,23 +23,30 @@ export function captureLogs(): { stream: Writable; lines: Record<string, unknown
 
 /**
  * Starts the whole runtime in this process on a temp config; drained and closed when the test ends
- * (the test fails if the drain does not finish cleanly).
+ * (the test fails if the drain does not finish cleanly). Runs without the store unless `databaseUrl`
+ * names a test database (test/support/postgres.ts): then the store is opened and migrated like the
+ * daemon does, and closed with the runtime.
  */
 export async function startTestRuntime(
   t: TestContext,
   config: Record<string, unknown>,
-): Promise<{ runtime: Runtime; logs: Record<string, unknown>[] }> {
+  options: { databaseUrl?: string } = {},
+): Promise<{ runtime: Runtime; logs: Record<string, unknown>[]; config: Config }> {
   const file = writeConfig(t, { logLevel: 'debug', ...config })
-  const cfg = loadConfig({ file, env: { REDIS_URL } })
+  const env = options.databaseUrl
+    ? { REDIS_URL, DATABASE_URL: options.databaseUrl }
+    : { REDIS_URL, ACKSTATE_STORE_ENABLED: 'false' }
+  const cfg = loadConfig({ file, env })
   const { stream, lines } = captureLogs()
   const log = createLogger(cfg.logLevel, stream)
   const pools = createPools(cfg)
   await probePools(pools)
-  const runtime = startRuntime(cfg, log, pools)
+  const store = await openStore(cfg, log)
+  const runtime = startRuntime(cfg, log, pools, { store })
   t.after(async () => {
     runtime.shutdown()
     const output = await runtime.done
     if (output.exitCode !== 0) throw new Error(`runtime stopped with exit code ${output.exitCode}`)
   })
-  return { runtime, logs: lines }
+  return { runtime, logs: lines, config: cfg }
 }
