@@ -18,6 +18,19 @@ export default defineConfig(
     },
   },
   {
+    // The debug page's script runs in the browser: plain JS outside the TypeScript project.
+    files: ['src/debug/assets/**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'history', 'fetch', 'EventSource', 'DOMParser', 'CSS', 'console'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
+    },
+  },
+  {
     // Tests poke at snapshots and JSON log lines, whose shapes are asserted rather than typed.
     files: ['test/**/*.ts'],
     rules: {

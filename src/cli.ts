@@ -23,7 +23,7 @@ Usage:
 
 Environment (overrides the config file):
   REDIS_URL   DATABASE_URL   PORT   LOG_LEVEL   SHUTDOWN_TIMEOUT_MS   ACKSTATE_CONFIG
-  ACKSTATE_STORE_ENABLED   ACKSTATE_MIGRATE_ON_START
+  ACKSTATE_STORE_ENABLED   ACKSTATE_MIGRATE_ON_START   ACKSTATE_DEBUG (the /debug page, with PORT)
 
 Signals (start):
   SIGTERM, SIGINT   stop reading, finish and ack in-flight messages, exit 0 within shutdown.timeoutMs

@@ -19,6 +19,8 @@ export interface Config {
   supervisor: { maxRestarts: number }
   reclaim: { intervalMs: number; heartbeatTtlMs: number }
   store: StoreConfig
+  /** The live debug page at /debug (needs `port`). */
+  debug: { enabled: boolean }
   consumers: ConsumerConfig[]
 }
 
@@ -174,6 +176,14 @@ export const schema = {
       env: 'ACKSTATE_MIGRATE_ON_START',
     },
   },
+  debug: {
+    enabled: {
+      doc: 'Serve the live debug page at /debug on the HTTP server (needs port): every actor drawn as its chart with the current state, last transitions, counters and in-flight batches (with payload previews). Off unless set.',
+      format: 'flag',
+      default: false,
+      env: 'ACKSTATE_DEBUG',
+    },
+  },
   consumers: {
     doc: 'The consumers to run; see the consumer keys in README.md.',
     format: 'consumers',
@@ -235,6 +245,7 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
       heartbeatTtlMs: conf.get('reclaim.heartbeatTtlMs'),
     },
     store: { enabled: conf.get('store.enabled'), migrateOnStart: conf.get('store.migrateOnStart') },
+    debug: { enabled: conf.get('debug.enabled') },
     consumers,
   }
 }

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http'
 import { loadConfig, printableConfig, type Config } from './config.js'
+import { DebugHub } from './debug/hub.js'
 import { startHttp } from './http/server.js'
 import { createLogger } from './log.js'
 import { HandlerPool } from './pool/handlerPool.js'
@@ -61,9 +62,12 @@ export async function runDaemon({ configFile, env = process.env }: DaemonOptions
     throw err
   }
 
-  const runtime = startRuntime(config, log, pools, { store })
+  // The debug page is read over HTTP: without a port nobody could see what the hub would collect.
+  const debug = config.port !== null && config.debug.enabled ? new DebugHub() : undefined
+  const runtime = startRuntime(config, log, pools, { store, inspectors: debug ? [debug.observe] : [] })
   let server: Server | undefined
-  if (config.port !== null) server = await startHttp(config.port, runtime, log)
+  if (config.port !== null) server = await startHttp(config.port, runtime, log, { debug })
+  if (debug) log.info({ path: '/debug' }, 'debug page enabled')
 
   let signalled = false
   const onStop = (signal: NodeJS.Signals) => {
@@ -91,6 +95,8 @@ export async function runDaemon({ configFile, env = process.env }: DaemonOptions
   } finally {
     process.off('SIGTERM', onStop)
     process.off('SIGINT', onStop)
+    // Open event streams would keep server.close() waiting.
+    debug?.close()
     server?.close()
   }
 }

@@ -1,6 +1,9 @@
 import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { DebugHub } from '../debug/hub.js'
 import type { Logger } from '../log.js'
 import type { Runtime } from '../runtime.js'
+import { debugRoutes } from './debug.js'
 import { healthRoutes } from './health.js'
 
 /**
@@ -13,6 +16,8 @@ export type Route = (req: http.IncomingMessage, res: http.ServerResponse, url: U
 export interface RouteContext {
   runtime: Runtime
   log: Logger
+  /** The debug view's hub when `debug.enabled` (and PORT) are set; its routes exist only then. */
+  debug?: DebugHub
 }
 
 export type RouteTable = Record<string, Route>
@@ -24,12 +29,17 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 
 /** Every route the daemon serves; a feature adds its table here. */
 export function routes(ctx: RouteContext): RouteTable {
-  return { ...healthRoutes(ctx) }
+  return { ...healthRoutes(ctx), ...debugRoutes(ctx) }
 }
 
 /** The daemon's HTTP server on PORT (when set): health, and whatever `routes()` adds. */
-export function startHttp(port: number, runtime: Runtime, log: Logger): Promise<http.Server> {
-  const table = routes({ runtime, log })
+export function startHttp(
+  port: number,
+  runtime: Runtime,
+  log: Logger,
+  extra: Pick<RouteContext, 'debug'> = {},
+): Promise<http.Server> {
+  const table = routes({ runtime, log, ...extra })
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const route = table[url.pathname]
@@ -43,7 +53,8 @@ export function startHttp(port: number, runtime: Runtime, log: Logger): Promise<
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, '0.0.0.0', () => {
-      log.info({ port }, 'http server listening')
+      // The bound port, not the configured one: PORT=0 picks a free port (the tests do).
+      log.info({ port: (server.address() as AddressInfo).port }, 'http server listening')
       resolve(server)
     })
   })

@@ -4,7 +4,7 @@ import { loadConfig, type Config } from '../../src/config.js'
 import { openStore } from '../../src/store/index.js'
 import { createPools, probePools } from '../../src/daemon.js'
 import { createLogger } from '../../src/log.js'
-import { startRuntime, type Runtime } from '../../src/runtime.js'
+import { startRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js'
 import { writeConfig } from './daemon.js'
 import { REDIS_URL } from './redis.js'
 
@@ -25,12 +25,12 @@ export function captureLogs(): { stream: Writable; lines: Record<string, unknown
  * Starts the whole runtime in this process on a temp config; drained and closed when the test ends
  * (the test fails if the drain does not finish cleanly). Runs without the store unless `databaseUrl`
  * names a test database (test/support/postgres.ts): then the store is opened and migrated like the
- * daemon does, and closed with the runtime.
+ * daemon does, and closed with the runtime. `inspectors` observe the actors from the start (the debug hub).
  */
 export async function startTestRuntime(
   t: TestContext,
   config: Record<string, unknown>,
-  options: { databaseUrl?: string } = {},
+  options: { databaseUrl?: string; inspectors?: RuntimeOptions['inspectors'] } = {},
 ): Promise<{ runtime: Runtime; logs: Record<string, unknown>[]; config: Config }> {
   const file = writeConfig(t, { logLevel: 'debug', ...config })
   const env = options.databaseUrl
@@ -42,7 +42,7 @@ export async function startTestRuntime(
   const pools = createPools(cfg)
   await probePools(pools)
   const store = await openStore(cfg, log)
-  const runtime = startRuntime(cfg, log, pools, { store })
+  const runtime = startRuntime(cfg, log, pools, { store, inspectors: options.inspectors })
   t.after(async () => {
     runtime.shutdown()
     const output = await runtime.done

@@ -179,3 +179,20 @@ test('a heartbeat TTL under two reclaim intervals is refused', () => {
     /reclaim\.heartbeatTtlMs \(1500\) must be at least twice reclaim\.intervalMs \(1000\)/,
   )
 })
+
+test('the debug page is off unless ACKSTATE_DEBUG (or debug.enabled) turns it on', () => {
+  const enabled = (content: unknown, env: NodeJS.ProcessEnv = {}) =>
+    loadConfig({ file: write(content), env }).debug.enabled
+  assert.deepEqual(
+    [
+      enabled({ consumers: [consumer] }),
+      enabled({ consumers: [consumer], debug: { enabled: true } }),
+      enabled({ consumers: [consumer] }, { ACKSTATE_DEBUG: '1' }),
+      enabled({ consumers: [consumer], debug: { enabled: true } }, { ACKSTATE_DEBUG: 'false' }),
+    ],
+    [false, true, true, false],
+  )
+  const typo = failure({ consumers: [consumer] }, { ACKSTATE_DEBUG: 'yes' })
+  assert.equal(typo.code, 'ACK_ERR_CONFIG')
+  assert.match(typo.message, /debug\.enabled: must be true or false/)
+})
