@@ -1,7 +1,9 @@
 import { assign, enqueueActions, fromPromise, raise, sendTo, setup, stopChild } from 'xstate'
 import { consumerMachine } from './consumerMachine.js'
+import { delayMachine } from './delayMachine.js'
 import { reclaimerMachine } from './reclaimerMachine.js'
-import type { ConsumerInput, ReclaimInput } from './types.js'
+import { republisherMachine } from './republisherMachine.js'
+import type { ConsumerInput, DelayInput, ReclaimInput, RepublishInput } from './types.js'
 
 /**
  * The root actor. It opens the shared resources (connections, pools), spawns one consumer actor per
@@ -14,6 +16,10 @@ export interface SupervisorInput {
   consumers: ConsumerInput[]
   /** Settings of the reclaimer (heartbeat and orphan reclaim). */
   reclaim: ReclaimInput
+  /** Settings of the republisher; null without a store (nothing to re-send from). */
+  republish: RepublishInput | null
+  /** Settings of the delay scheduler; null without a store (delays live in PostgreSQL). */
+  delay: DelayInput | null
   /** Restarts allowed per child before the daemon gives up and stops (exit 1). */
   maxRestarts: number
   /** Time allowed for the drain, in ms; the rest of the shutdown budget is for closing. */
@@ -50,6 +56,10 @@ export const consumerId = (name: string) => `consumer-${name}`
 
 /** Child id (and systemId) of the reclaimer. */
 export const RECLAIMER_ID = 'reclaimer'
+/** Child id (and systemId) of the republisher. */
+export const REPUBLISHER_ID = 'republisher'
+/** Child id (and systemId) of the delay scheduler. */
+export const DELAY_SCHEDULER_ID = 'delay-scheduler'
 
 const ERROR_PREFIX = 'xstate.error.actor.'
 const DONE_PREFIX = 'xstate.done.actor.'
@@ -82,6 +92,8 @@ export const supervisorMachine = setup({
   actors: {
     consumer: consumerMachine,
     reclaimer: reclaimerMachine,
+    republisher: republisherMachine,
+    delayScheduler: delayMachine,
     /** Connects to the broker and starts the handler pools. */
     openResources: fromPromise<void, void>(notProvided('openResources')),
     /** Closes pools and connections; `force` when the drain timed out. */
@@ -143,7 +155,24 @@ export const supervisorMachine = setup({
           enqueue.spawnChild('consumer', { id: consumerId(c.name), systemId: consumerId(c.name), input: c })
         }
         enqueue.spawnChild('reclaimer', { id: RECLAIMER_ID, systemId: RECLAIMER_ID, input: context.reclaim })
-        enqueue.assign({ running: [...context.consumers.map((c) => consumerId(c.name)), RECLAIMER_ID] })
+        const running = [...context.consumers.map((c) => consumerId(c.name)), RECLAIMER_ID]
+        if (context.republish) {
+          enqueue.spawnChild('republisher', {
+            id: REPUBLISHER_ID,
+            systemId: REPUBLISHER_ID,
+            input: context.republish,
+          })
+          running.push(REPUBLISHER_ID)
+        }
+        if (context.delay) {
+          enqueue.spawnChild('delayScheduler', {
+            id: DELAY_SCHEDULER_ID,
+            systemId: DELAY_SCHEDULER_ID,
+            input: context.delay,
+          })
+          running.push(DELAY_SCHEDULER_ID)
+        }
+        enqueue.assign({ running })
       }),
       on: {
         'shutdown.request': 'draining',
@@ -153,6 +182,10 @@ export const supervisorMachine = setup({
             const { id } = event
             if (id === RECLAIMER_ID) {
               enqueue.spawnChild('reclaimer', { id, systemId: id, input: context.reclaim })
+            } else if (id === REPUBLISHER_ID && context.republish) {
+              enqueue.spawnChild('republisher', { id, systemId: id, input: context.republish })
+            } else if (id === DELAY_SCHEDULER_ID && context.delay) {
+              enqueue.spawnChild('delayScheduler', { id, systemId: id, input: context.delay })
             } else {
               const input = context.consumers.find((c) => consumerId(c.name) === id)
               if (!input) return

@@ -146,3 +146,40 @@ export interface ReclaimResult {
   /** Configured consumer names that received entries and should scan their PEL now. */
   consumers: string[]
 }
+
+/** Settings of the republisher actor. */
+export interface RepublishInput {
+  /** This daemon's consumer name: owner of the rows it re-sends (its heartbeat is the reclaimer's). */
+  consumer: string
+  intervalMs: number
+  /** Rows per pass. */
+  batchSize: number
+  /** A row of a dead (or disowning) publisher is re-sent once it is this old. */
+  republishAfterMs: number
+  /** A pending row this old is re-sent whoever owns it: its sent mark never landed. */
+  staleAfterMs: number
+}
+
+/** What one republish pass did. */
+export interface RepublishResult {
+  resent: number
+}
+
+/** Settings of the delay scheduler. */
+export interface DelayInput {
+  /** This daemon's consumer name: owner of the backup rows of released messages. */
+  consumer: string
+  /** Rows released per pass. */
+  batchSize: number
+  /** Longest sleep between passes, a safety net for a missed notification. */
+  maxIdleMs: number
+}
+
+/** What one release pass did, and when the next row is due. */
+export interface ReleaseResult {
+  released: number
+  /** ms until the next pending row is due (0: due now), or null when none is pending. */
+  nextDueInMs: number | null
+  /** Clock reading (epoch ms) the pass ended at; with nextDueInMs it fixes when to wake. */
+  now: number
+}

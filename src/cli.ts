@@ -6,18 +6,21 @@ import { RuntimeError, UsageError } from './errors.js'
 import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
 import { createPublisher } from './publish.js'
-import { loadStoreSettings, runMigrations } from './store/index.js'
+import { RECOVER_HELP, recoverCommand } from './recovery/command.js'
+import { loadStoreSettings, openStore, runMigrations } from './store/index.js'
 
 const HELP = `ackstate — a Redis Streams worker runtime that never loses a message
 
 Usage:
   ackstate start [--config FILE]        run the daemon (FILE defaults to $ACKSTATE_CONFIG)
   ackstate publish --stream S --payload JSON [--id ID] [--header k=v]... [--field k=v]...
+                 [--delay MS | --deliver-at ISO-TIME]
                                         publish one message (REDIS_URL, default redis://127.0.0.1:6379)
   ackstate visualize [--machine NAME] [--format svg|mermaid|dot|json] [--out FILE]
                                         draw the state machines from their definitions (all of them
                                         unless --machine); format from FILE's extension, else mermaid
   ackstate migrate [--config FILE]      apply pending PostgreSQL migrations (DATABASE_URL; no config needed)
+${RECOVER_HELP}
   ackstate help                         this text
   ackstate --version
 
@@ -55,25 +58,43 @@ async function publishCommand(args: string[]): Promise<number> {
       id: { type: 'string' },
       header: { type: 'string', multiple: true },
       field: { type: 'string', multiple: true },
+      delay: { type: 'string' },
+      'deliver-at': { type: 'string' },
     },
     strict: true,
   })
+  const delayMs = values.delay === undefined ? undefined : Number(values.delay)
+  if (values.delay !== undefined && (values.delay.trim() === '' || !Number.isFinite(delayMs))) {
+    throw new UsageError(
+      'ACK_ERR_USAGE',
+      `--delay "${values.delay}" must be a number of ms, e.g. --delay 60000.`,
+    )
+  }
   if (!values.stream) throw new UsageError('ACK_ERR_USAGE', 'publish needs --stream NAME.')
   if (values.payload === undefined)
     throw new UsageError('ACK_ERR_USAGE', 'publish needs --payload TEXT (JSON by convention).')
-  const publisher = createPublisher({ redisUrl: process.env.REDIS_URL })
+  // With the store on (DATABASE_URL), the message is backed up before it is sent, as from the API.
+  // No heartbeat: should this process die before its XADD, the republisher re-sends the row.
+  const settings = loadStoreSettings()
+  const log = createLogger(settings.logLevel === 'info' ? 'warn' : settings.logLevel)
+  const store = await openStore(settings, log)
+  const publisher = createPublisher({ redisUrl: process.env.REDIS_URL, store, heartbeat: false, logger: log })
   try {
-    const result = await publisher.publish({
-      stream: values.stream,
-      payload: values.payload,
-      ...(values.id ? { id: values.id } : {}),
-      headers: pairs(values.header, '--header'),
-      fields: pairs(values.field, '--field'),
-    })
+    const result = await publisher.publish(
+      {
+        stream: values.stream,
+        payload: values.payload,
+        ...(values.id ? { id: values.id } : {}),
+        headers: pairs(values.header, '--header'),
+        fields: pairs(values.field, '--field'),
+      },
+      { delayMs, deliverAt: values['deliver-at'] },
+    )
     process.stdout.write(`${JSON.stringify(result)}\n`)
     return 0
   } finally {
     await publisher.close()
+    await store?.close()
   }
 }
 
@@ -111,6 +132,8 @@ async function main(argv: string[]): Promise<number> {
       const { visualizeCommand } = await import('./visualize/command.js')
       return visualizeCommand(rest)
     }
+    case 'recover':
+      return recoverCommand(rest)
     case 'migrate':
       return migrateCommand(rest)
     case '--version':

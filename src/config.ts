@@ -18,6 +18,9 @@ export interface Config {
   shutdown: { timeoutMs: number }
   supervisor: { maxRestarts: number }
   reclaim: { intervalMs: number; heartbeatTtlMs: number }
+  republish: { intervalMs: number; batchSize: number; afterMs: number; staleAfterMs: number }
+  delay: { batchSize: number; maxIdleMs: number }
+  recovery: { auto: boolean }
   store: StoreConfig
   /** The live debug page at /debug (needs `port`). */
   debug: { enabled: boolean }
@@ -150,6 +153,48 @@ export const schema = {
       default: 5,
     },
   },
+  recovery: {
+    auto: {
+      doc: 'When a consumer finds its stream or group gone (Redis lost data), re-send from the backup what the stream no longer holds (store on).',
+      format: 'flag',
+      default: true,
+      env: 'ACKSTATE_RECOVERY_AUTO',
+    },
+  },
+  delay: {
+    batchSize: {
+      doc: 'Due delayed messages released per pass of the delay scheduler (store on).',
+      format: 'positive-int',
+      default: 500,
+    },
+    maxIdleMs: {
+      doc: 'Longest sleep of the delay scheduler, a safety net should a LISTEN/NOTIFY wake-up be lost, in ms.',
+      format: 'positive-int',
+      default: 5_000,
+    },
+  },
+  republish: {
+    intervalMs: {
+      doc: 'How often backup rows that never reached Redis are looked for (store on), in ms.',
+      format: 'positive-int',
+      default: 1_000,
+    },
+    batchSize: {
+      doc: 'Backup rows re-sent per pass.',
+      format: 'positive-int',
+      default: 500,
+    },
+    afterMs: {
+      doc: 'A pending backup row whose publisher is gone (no heartbeat) or gave it up is re-sent once it is this old, in ms.',
+      format: 'positive-int',
+      default: 5_000,
+    },
+    staleAfterMs: {
+      doc: 'A backup row still pending this long is re-sent whoever owns it (its sent mark never landed), in ms.',
+      format: 'positive-int',
+      default: 600_000,
+    },
+  },
   reclaim: {
     intervalMs: {
       doc: 'How often pending entries are scanned for due retries and for orphans of dead daemons, in ms.',
@@ -243,6 +288,14 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     reclaim: {
       intervalMs: conf.get('reclaim.intervalMs'),
       heartbeatTtlMs: conf.get('reclaim.heartbeatTtlMs'),
+    },
+    delay: { batchSize: conf.get('delay.batchSize'), maxIdleMs: conf.get('delay.maxIdleMs') },
+    recovery: { auto: conf.get('recovery.auto') },
+    republish: {
+      intervalMs: conf.get('republish.intervalMs'),
+      batchSize: conf.get('republish.batchSize'),
+      afterMs: conf.get('republish.afterMs'),
+      staleAfterMs: conf.get('republish.staleAfterMs'),
     },
     store: { enabled: conf.get('store.enabled'), migrateOnStart: conf.get('store.migrateOnStart') },
     debug: { enabled: conf.get('debug.enabled') },

@@ -1,32 +1,27 @@
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { PublishError } from './errors.js'
-import { uuidv7 } from './ids.js'
+import type { Sequelize, Transaction } from 'sequelize'
+import { PublishError, StoreError } from './errors.js'
+import {
+  dueTime,
+  encodeMessage,
+  toRow,
+  type PublishMessage,
+  type PublishOptions,
+  type PublishResult,
+} from './publishMessage.js'
 import { createLogger, type Logger } from './log.js'
-import { connectRedis } from './redis/connect.js'
+import { closeRedis, connectRedis } from './redis/connect.js'
+import { consumerName } from './redis/consumerName.js'
 import { classify } from './redis/errors.js'
+import { heartbeatKey } from './redis/keys.js'
+import { disownBackups, insertBackups, type BackupRow } from './store/backup.js'
+import { createStore } from './store/connect.js'
+import { BackupConfirmer } from './store/confirmer.js'
+import { insertDelays } from './store/delays.js'
 
-/** A message to publish, in the wire format of ARCHITECTURE.md. */
-export interface PublishMessage {
-  stream: string
-  /** The body: a string as it is, anything else JSON-encoded. */
-  payload: unknown
-  /** Producer-assigned message id; a UUIDv7 when omitted. Used for deduplication. */
-  id?: string
-  /** String headers (content-type, traceparent…); `published-at` is added. */
-  headers?: Record<string, string>
-  /** Extra fields, passed through to the handler untouched. */
-  fields?: Record<string, string>
-}
-
-/** Options of one publish; the PostgreSQL backup will add `transaction` and `delayMs` here. */
-export type PublishOptions = Record<string, never>
-
-export interface PublishResult {
-  id: string
-  stream: string
-  /** Entry id Redis assigned. */
-  entryId: string
-}
+export { dueTime, encodeMessage, MAX_DELAY_MS } from './publishMessage.js'
+export type { PublishMessage, PublishOptions, PublishResult } from './publishMessage.js'
 
 export interface PublisherOptions {
   /** An ioredis connection to use (not closed by close()), or… */
@@ -34,63 +29,78 @@ export interface PublisherOptions {
   /** …a URL to open one; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
   redisUrl?: string
   logger?: Logger
-}
-
-const RESERVED = new Set(['id', 'payload', 'headers'])
-
-/** Checks a message and returns the flat XADD field list. Throws PublishError saying what to fix. */
-export function encodeMessage(message: PublishMessage, now = new Date()): { id: string; fields: string[] } {
-  const fail = (what: string): never => {
-    throw new PublishError('ACK_ERR_PUBLISH_INVALID', `Cannot publish: ${what}.`)
-  }
-  if (typeof message !== 'object' || message === null) fail('the message must be an object')
-  if (typeof message.stream !== 'string' || message.stream === '') fail('`stream` must be a non-empty string')
-  if (message.payload === undefined) fail('`payload` is missing; pass a string or a JSON-serialisable value')
-  const id = message.id ?? uuidv7(now.getTime())
-  if (typeof id !== 'string' || id === '') fail('`id` must be a non-empty string when given')
-  const payload = typeof message.payload === 'string' ? message.payload : JSON.stringify(message.payload)
-  if (typeof payload !== 'string') fail('`payload` cannot be JSON-encoded (a function or a symbol?)')
-
-  const headers: Record<string, string> = { 'published-at': now.toISOString(), ...message.headers }
-  for (const [k, v] of Object.entries(headers)) {
-    if (typeof v !== 'string') fail(`header "${k}" must be a string, got ${typeof v}`)
-  }
-  const fields = ['id', id, 'payload', payload, 'headers', JSON.stringify(headers)]
-  for (const [k, v] of Object.entries(message.fields ?? {})) {
-    if (RESERVED.has(k)) fail(`field "${k}" is reserved; set it through the message's own \`${k}\``)
-    if (typeof v !== 'string') fail(`field "${k}" must be a string, got ${typeof v}`)
-    fields.push(k, v)
-  }
-  return { id, fields }
+  /** PostgreSQL for the backup (an opened sequelize instance, not closed by close()), or… */
+  store?: Sequelize | null
+  /** …a URL to connect to; the tables must exist (`ackstate migrate`). Without either: no backup. */
+  databaseUrl?: string
+  /** Back up every stream (default), none, or those the function accepts. */
+  backup?: boolean | ((stream: string) => boolean)
+  /** Owner id on the backup rows; defaults to a unique id for this publisher. */
+  publisherId?: string
+  /** Keep a heartbeat for publisherId (default true with a store; the daemon has its own). */
+  heartbeat?: boolean
+  heartbeatTtlMs?: number
 }
 
 /**
- * Publishes messages to Redis Streams in the entry format consumers expect. A publish resolves
- * once Redis accepted the entry, and rejects with a coded error when it did not (Redis down past
- * the retries, OOM under noeviction): never a silent drop.
+ * Publishes messages to Redis Streams in the entry format consumers expect. With a store, each
+ * message is first committed as a pending backup row (one INSERT per batch), then XADDed (one
+ * pipeline per batch): a publish resolves only when both succeeded, and a row whose XADD failed is
+ * re-sent by the republisher. Rejections carry a code: never a silent drop.
  */
 export class Publisher {
+  /** Owner id written on backup rows; its heartbeat tells the republisher this publisher is alive. */
+  readonly publisherId: string
   private readonly redis: Redis
-  private readonly owned: boolean
+  private readonly ownsRedis: boolean
+  private readonly store: Sequelize | null
+  private readonly ownsStore: boolean
+  private readonly backup: (stream: string) => boolean
+  private readonly log: Logger
+  private heartbeat: NodeJS.Timeout | undefined
+  /** Marks sent rows in the background, off the publish path. */
+  private readonly confirmer: BackupConfirmer | null
 
   constructor(options: PublisherOptions = {}) {
+    this.log = options.logger ?? createLogger('warn')
     if (options.redis) {
       this.redis = options.redis
-      this.owned = false
+      this.ownsRedis = false
     } else {
       const url = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-      this.redis = connectRedis(url, 'publisher', options.logger ?? createLogger('warn'))
-      this.owned = true
+      this.redis = connectRedis(url, 'publisher', this.log)
+      this.ownsRedis = true
     }
+    if (options.store !== undefined) {
+      this.store = options.store
+      this.ownsStore = false
+    } else if (options.databaseUrl) {
+      this.store = createStore(options.databaseUrl, { logger: this.log })
+      this.ownsStore = true
+    } else {
+      this.store = null
+      this.ownsStore = false
+    }
+    this.confirmer = this.store ? new BackupConfirmer(this.store, this.log) : null
+    const backup = options.backup ?? true
+    this.backup = typeof backup === 'function' ? backup : () => backup
+    this.publisherId = options.publisherId ?? `publisher-${consumerName()}-${randomBytes(3).toString('hex')}`
+    if (this.store && options.heartbeat !== false) this.startHeartbeat(options.heartbeatTtlMs ?? 3_000)
   }
 
-  async publish(message: PublishMessage, _options: PublishOptions = {}): Promise<PublishResult> {
-    const [result] = await this.publishMany([message])
+  async publish(message: PublishMessage, options: PublishOptions = {}): Promise<PublishResult> {
+    const [result] = await this.publishMany([message], options)
     return result!
   }
 
-  /** One pipelined round trip for all messages; rejects if any was refused, naming how many. */
-  async publishMany(messages: PublishMessage[], _options: PublishOptions = {}): Promise<PublishResult[]> {
+  /**
+   * Publishes a batch. With `transaction` (a caller's sequelize transaction), the backup rows are
+   * written inside it and the XADD happens after it commits — a rolled-back transaction sends nothing
+   * — and the results carry `entryId: null`; a failed XADD after the commit is left to the
+   * republisher. Without a transaction it resolves once the rows are committed and Redis took every
+   * entry, and rejects naming how many were refused.
+   */
+  async publishMany(messages: PublishMessage[], options: PublishOptions = {}): Promise<PublishResult[]> {
     if (!Array.isArray(messages)) {
       throw new PublishError(
         'ACK_ERR_PUBLISH_INVALID',
@@ -98,35 +108,137 @@ export class Publisher {
       )
     }
     const now = new Date()
-    const encoded = messages.map((m) => encodeMessage(m, now))
+    const encoded = messages.map((m) => ({ ...encodeMessage(m, now), stream: m.stream }))
     if (encoded.length === 0) return []
+    const due = dueTime(options, now)
+    if (due) return this.schedule(encoded, due, options.transaction)
+    const rows = this.store ? encoded.filter((e) => this.backup(e.stream)).map(toRow) : []
+    if (options.transaction && rows.length === 0) {
+      throw new PublishError(
+        'ACK_ERR_PUBLISH_INVALID',
+        'Cannot publish in a transaction without the backup: give the publisher a store (store or databaseUrl) and keep backup on for the stream.',
+      )
+    }
+    if (rows.length > 0) await this.insert(rows, options.transaction)
+
+    if (options.transaction) {
+      options.transaction.afterCommit(() => {
+        this.send(encoded, rows).catch((err: unknown) => {
+          this.log.warn(
+            { err, count: encoded.length },
+            'XADD after commit failed; the republisher will re-send',
+          )
+        })
+      })
+      return encoded.map((e) => ({ id: e.id, stream: e.stream, entryId: null }))
+    }
+    const entryIds = await this.send(encoded, rows)
+    return encoded.map((e, i) => ({ id: e.id, stream: e.stream, entryId: entryIds[i]! }))
+  }
+
+  /** Stores a delayed batch; the daemon's delay scheduler sends it when due. */
+  private async schedule(
+    encoded: { id: string; stream: string; fields: string[] }[],
+    deliverAt: Date,
+    transaction?: Transaction,
+  ): Promise<PublishResult[]> {
+    if (!this.store) {
+      throw new PublishError(
+        'ACK_ERR_PUBLISH_INVALID',
+        'Cannot publish with a delay without the store: give the publisher a store or databaseUrl (delays are kept in PostgreSQL until due).',
+      )
+    }
+    try {
+      await insertDelays(
+        this.store,
+        encoded.map((e) => ({ ...toRow(e), deliverAt })),
+        transaction,
+      )
+    } catch (err) {
+      throw new StoreError(
+        'ACK_ERR_STORE_UNAVAILABLE',
+        `Cannot publish with a delay: the delay rows could not be written (${err instanceof Error ? err.message : String(err)}); nothing was scheduled. Check DATABASE_URL and PostgreSQL, then publish again.`,
+        { cause: err },
+      )
+    }
+    return encoded.map((e) => ({
+      id: e.id,
+      stream: e.stream,
+      entryId: null,
+      deliverAt: deliverAt.toISOString(),
+    }))
+  }
+
+  private async insert(rows: BackupRow[], transaction?: Transaction): Promise<void> {
+    try {
+      await insertBackups(this.store!, rows, this.publisherId, transaction)
+    } catch (err) {
+      throw new StoreError(
+        'ACK_ERR_STORE_UNAVAILABLE',
+        `Cannot publish: the backup rows could not be written (${err instanceof Error ? err.message : String(err)}); nothing was sent. Check DATABASE_URL and PostgreSQL, then publish again.`,
+        { cause: err },
+      )
+    }
+  }
+
+  /** One pipelined round trip; on a refusal the backed-up rows are handed to the republisher. */
+  private async send(
+    encoded: { id: string; stream: string; fields: string[] }[],
+    rows: BackupRow[],
+  ): Promise<string[]> {
     const pipeline = this.redis.pipeline()
-    encoded.forEach((e, i) => pipeline.xadd(messages[i]!.stream, '*', ...e.fields))
+    for (const e of encoded) pipeline.xadd(e.stream, '*', ...e.fields)
     let replies: [Error | null, unknown][] | null
     try {
       replies = await pipeline.exec()
     } catch (err) {
+      await this.disown(rows)
       throw classify(err, 'XADD')
     }
     const failures = (replies ?? []).filter(([err]) => err)
     if (!replies || failures.length > 0) {
+      await this.disown(rows)
       const first = failures[0]?.[0] ?? new Error('no reply from Redis')
-      const err = classify(
-        first,
-        `XADD (${failures.length || messages.length} of ${messages.length} refused)`,
-      )
-      throw err
+      throw classify(first, `XADD (${failures.length || encoded.length} of ${encoded.length} refused)`)
     }
-    return replies.map(([, entryId], i) => ({
-      id: encoded[i]!.id,
-      stream: messages[i]!.stream,
-      entryId: entryId as string,
-    }))
+    this.confirmer?.sent(rows.map((r) => r.messageId))
+    return replies.map(([, entryId]) => entryId as string)
   }
 
-  /** Closes the connection if this publisher opened it. */
+  private async disown(rows: BackupRow[]): Promise<void> {
+    if (rows.length === 0) return
+    await disownBackups(
+      this.store!,
+      rows.map((r) => r.messageId),
+    ).catch((err: unknown) => {
+      this.log.warn(
+        { err },
+        'could not hand failed publishes to the republisher; they are re-sent once stale',
+      )
+    })
+  }
+
+  private startHeartbeat(ttlMs: number): void {
+    const beat = () => {
+      this.redis.set(heartbeatKey(this.publisherId), String(Date.now()), 'PX', ttlMs).catch(() => {
+        // Redis is down: publishes fail loudly meanwhile; the republisher may take this publisher's
+        // rows, which at worst re-sends messages that deduplication absorbs.
+      })
+    }
+    beat()
+    this.heartbeat = setInterval(beat, Math.max(100, Math.floor(ttlMs / 3)))
+    this.heartbeat.unref()
+  }
+
+  /** Stops the heartbeat and closes the connections this publisher opened. */
   async close(): Promise<void> {
-    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect())
+    await this.confirmer?.drain(2_000)
+    if (this.heartbeat) {
+      clearInterval(this.heartbeat)
+      await this.redis.del(heartbeatKey(this.publisherId)).catch(() => {})
+    }
+    if (this.ownsRedis) await closeRedis(this.redis)
+    if (this.ownsStore) await this.store!.close()
   }
 }
 

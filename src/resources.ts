@@ -2,8 +2,12 @@ import type { Sequelize } from 'sequelize'
 import type { Config, ConsumerConfig } from './config.js'
 import { childFor, type Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
-import { connectRedis, type Redis } from './redis/connect.js'
+import { closeRedis, connectRedis, type Redis } from './redis/connect.js'
 import { RetrySchedule } from './retry/schedule.js'
+import { BackupConfirmer } from './store/confirmer.js'
+
+/** How long the shutdown waits for queued backup confirmations. */
+const CONFIRM_DRAIN_MS = 1_500
 
 /**
  * The live resources the actor implementations close over: connections, pools, loggers. They never
@@ -18,6 +22,8 @@ export class Resources {
   private readonly loggers = new Map<string, Logger>()
   /** When each consumer next scans its PEL for due retries. */
   readonly schedule: RetrySchedule
+  /** Writes backup confirmations and attempt counts in the background; null without a store. */
+  readonly confirmer: BackupConfirmer | null
 
   constructor(
     readonly config: Config,
@@ -28,6 +34,7 @@ export class Resources {
     readonly store: Sequelize | null = null,
   ) {
     this.schedule = new RetrySchedule(config.reclaim.intervalMs)
+    this.confirmer = store ? new BackupConfirmer(store, log.child({ actor: 'backup-confirmer' })) : null
     for (const c of config.consumers) {
       this.consumers.set(c.name, c)
       this.loggers.set(c.name, childFor(log, `consumer-${c.name}`, { stream: c.stream, group: c.group }))
@@ -80,8 +87,9 @@ export class Resources {
     if (this.shared) {
       const shared = this.shared
       this.shared = null
-      await shared.quit().catch(() => shared.disconnect())
+      await closeRedis(shared)
     }
+    await this.confirmer?.drain(CONFIRM_DRAIN_MS)
     await this.store?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the store failed'))
   }
 }

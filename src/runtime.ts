@@ -2,11 +2,16 @@ import type { Sequelize } from 'sequelize'
 import { createActor, fromPromise, type Actor, type ActorRefFrom, type InspectionEvent } from 'xstate'
 import { consumerMachine } from '../machines/consumerMachine.js'
 import { reclaimerMachine } from '../machines/reclaimerMachine.js'
+import { republisherMachine } from '../machines/republisherMachine.js'
+import { delayMachine } from '../machines/delayMachine.js'
 import { consumerId, supervisorMachine, type SupervisorOutput } from '../machines/supervisorMachine.js'
 import { ackMessages } from './actors/ackMessages.js'
 import { claimDue } from './actors/claimDue.js'
 import { heartbeat, releaseHeartbeat } from './actors/heartbeat.js'
 import { reclaimOrphans } from './actors/reclaimOrphans.js'
+import { republish } from './actors/republish.js'
+import { releaseDue } from './actors/releaseDue.js'
+import { listenForDelays } from './actors/listenForDelays.js'
 import { closeConsumer } from './actors/closeConsumer.js'
 import { deadLetter } from './actors/deadLetter.js'
 import { processBatch } from './actors/processBatch.js'
@@ -94,6 +99,10 @@ export function startRuntime(
     actors: {
       consumer: consumerLogic,
       reclaimer: reclaimerLogic,
+      republisher: republisherMachine.provide({ actors: { republish: republish(res) } }),
+      delayScheduler: delayMachine.provide({
+        actors: { releaseDue: releaseDue(res), listenForDelays: listenForDelays(res) },
+      }),
       openResources: fromPromise(async () => {
         try {
           // The first beat happens before any consumer reads, so no other daemon can take this
@@ -145,6 +154,18 @@ export function startRuntime(
         maxAttempts: c.maxAttempts,
       })),
       reclaim: reclaimInput,
+      republish: res.store
+        ? {
+            consumer,
+            intervalMs: config.republish.intervalMs,
+            batchSize: config.republish.batchSize,
+            republishAfterMs: config.republish.afterMs,
+            staleAfterMs: config.republish.staleAfterMs,
+          }
+        : null,
+      delay: res.store
+        ? { consumer, batchSize: config.delay.batchSize, maxIdleMs: config.delay.maxIdleMs }
+        : null,
       maxRestarts: config.supervisor.maxRestarts,
       drainTimeoutMs: drainBudget(config.shutdown.timeoutMs),
     },

@@ -6,7 +6,8 @@ import type { Resources } from '../resources.js'
 
 /**
  * One call for the whole batch's settled entries (handled, or durably dead-lettered): the dedupe
- * marks, then the XACK, atomically in one script.
+ * marks, then the XACK, atomically in one script. Then the backup rows are confirmed (acked or dead)
+ * in the background, batched with other consumers' confirmations.
  */
 export const ackMessages = (res: Resources) =>
   fromPromise<void, SettleInput>(async ({ input }) => {
@@ -16,4 +17,9 @@ export const ackMessages = (res: Resources) =>
     } catch (err) {
       throw classify(err, `XACK ${input.stream} ${input.group}`)
     }
+    // After the XACK, never before: a row marked acked is never re-sent.
+    res.confirmer?.confirm(
+      input.outcomes.filter((o) => o.status === 'ok').map((o) => o.id),
+      input.outcomes.filter((o) => o.status === 'dead').map((o) => o.id),
+    )
   })

@@ -4,6 +4,7 @@ import { decodeEntry } from '../redis/entries.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 import { backoffMs, minimumBackoffMs } from '../retry/backoff.js'
+import { loadAttempts } from '../store/backup.js'
 
 /** XPENDING extended form: [entryId, consumer, idleMs, deliveries]. */
 type PendingRow = [string, string, number, number]
@@ -59,9 +60,31 @@ export const claimDue = (res: Resources) =>
       throw classify(err, `XCLAIM ${input.stream} ${input.group}`)
     }
     const found = new Map(claimed.map(([id, fields]) => [id, fields]))
-    return due.map(([entryId, , , deliveries]) => {
+    const entries = due.map(([entryId, , , deliveries]): Entry => {
       const fields = found.get(entryId)
       const entry = decodeEntry(entryId, fields ?? null, deliveries + 1)
       return fields ? entry : { ...entry, gone: true }
     })
+    return res.store ? withDurableAttempts(res, entries) : entries
   })
+
+/**
+ * The PEL's delivery count is lost when Redis fails over or restarts; the backup row's count is not.
+ * The larger of the two wins, so maxAttempts holds across such a loss.
+ */
+async function withDurableAttempts(res: Resources, entries: Entry[]): Promise<Entry[]> {
+  let stored: Map<string, number>
+  try {
+    stored = await loadAttempts(
+      res.store!,
+      entries.map((e) => e.id),
+    )
+  } catch (err) {
+    res.log.warn({ err }, 'could not read attempt counts from the backup; using the PEL counts')
+    return entries
+  }
+  return entries.map((e) => {
+    const failures = stored.get(e.id)
+    return failures !== undefined && failures + 1 > e.attempt ? { ...e, attempt: failures + 1 } : e
+  })
+}

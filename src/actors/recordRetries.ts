@@ -13,14 +13,18 @@ export const recordRetries = (res: Resources) =>
     const log = res.logFor(input.name)
     const policy = res.consumer(input.name)
     const now = Date.now()
+    const attempts = new Map<string, number>()
     for (const o of input.outcomes) {
       if (o.status !== 'retry') continue
       const nextRetryMs = backoffMs(o.attempt, policy, o.entryId)
       res.schedule.expect(input.name, now + nextRetryMs)
+      attempts.set(o.id, o.attempt)
       log.warn(
         { entryId: o.entryId, id: o.id, attempt: o.attempt, nextRetryMs, err: reviveError(o.error) },
         'handler failed; retrying',
       )
     }
+    // Durable attempt counts: the PEL's delivery counts are lost when Redis fails over.
+    res.confirmer?.attempt(attempts)
     return Promise.resolve()
   })

@@ -28,3 +28,15 @@ export function connectRedis(url: string, role: string, log: Logger, extra: Redi
   })
   return redis
 }
+
+/**
+ * Closes a connection: QUIT when it is up (replies in flight arrive first), a plain disconnect when
+ * it is not — QUIT on a connection that never came up would wait in the offline queue.
+ */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') {
+    redis.disconnect()
+    return
+  }
+  await redis.quit().catch(() => redis.disconnect())
+}

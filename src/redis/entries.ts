@@ -1,5 +1,8 @@
 import type { Entry } from '../../machines/types.js'
 
+/** Header the republisher sets on a re-sent message: the attempts recorded before it was lost. */
+export const PRIOR_ATTEMPTS_HEADER = 'ackstate-attempts'
+
 /** The raw XREADGROUP reply in ioredis's (RESP2-shaped) form. */
 export type StreamReply = [key: string, entries: [entryId: string, fields: string[] | null][]][] | null
 
@@ -23,7 +26,9 @@ export function decodeEntry(entryId: string, flat: string[] | null, attempt = 1)
       else fields[key] = value
     }
   }
-  return { id: id ?? entryId, entryId, payload, headers, fields, attempt }
+  // A message re-sent from the backup carries the attempts it already used up.
+  const prior = Number(headers[PRIOR_ATTEMPTS_HEADER] ?? 0)
+  return { id: id ?? entryId, entryId, payload, headers, fields, attempt: attempt + (prior > 0 ? prior : 0) }
 }
 
 /** Headers that are not a JSON object of strings are kept, untouched, as the `headers` field. */
@@ -47,4 +52,24 @@ export function decodeReply(reply: StreamReply): Entry[] {
   if (!reply || reply.length === 0) return []
   const entries = reply[0]![1]
   return entries.map(([entryId, flat]) => decodeEntry(entryId, flat))
+}
+
+/** A message as stored: what the publisher, the republisher, the delay scheduler and recovery XADD. */
+export interface StoredMessage {
+  id: string
+  payload: string
+  headers: Record<string, string>
+  fields: Record<string, string>
+  /** Attempts used up before this send (a re-send from the backup); carried in a header. */
+  priorAttempts?: number
+}
+
+/** The flat XADD field list of the wire format: id, payload, headers, then the extra fields. */
+export function entryFields(m: StoredMessage): string[] {
+  const headers = m.priorAttempts
+    ? { ...m.headers, [PRIOR_ATTEMPTS_HEADER]: String(m.priorAttempts) }
+    : m.headers
+  const fields = ['id', m.id, 'payload', m.payload, 'headers', JSON.stringify(headers)]
+  for (const [k, v] of Object.entries(m.fields)) fields.push(k, v)
+  return fields
 }

@@ -1,6 +1,8 @@
 import type { AnyStateMachine } from 'xstate'
 import { consumerMachine } from '../../machines/consumerMachine.js'
 import { reclaimerMachine } from '../../machines/reclaimerMachine.js'
+import { republisherMachine } from '../../machines/republisherMachine.js'
+import { delayMachine } from '../../machines/delayMachine.js'
 import { supervisorMachine } from '../../machines/supervisorMachine.js'
 import { UsageError } from '../errors.js'
 
@@ -12,6 +14,8 @@ export const MACHINES: Readonly<Record<string, AnyStateMachine>> = {
   consumer: consumerMachine,
   supervisor: supervisorMachine,
   reclaimer: reclaimerMachine,
+  republisher: republisherMachine,
+  'delay-scheduler': delayMachine,
 }
 
 /** The named machine, or every machine in registry order when no name is given. */

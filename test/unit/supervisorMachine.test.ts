@@ -64,7 +64,7 @@ function harness(
   const clock = new SimulatedClock()
   const actor = createActor(machine, {
     clock,
-    input: { consumers, maxRestarts, drainTimeoutMs: 1_000, reclaim },
+    input: { consumers, maxRestarts, drainTimeoutMs: 1_000, reclaim, republish: null, delay: null },
   })
   actor.start()
   const child = (name: string) => actor.getSnapshot().children[`consumer-${name}`] as AnyActorRef | undefined

@@ -1,0 +1,128 @@
+import type { Redis } from 'ioredis'
+import { QueryTypes, type Sequelize } from 'sequelize'
+import { entryFields } from '../redis/entries.js'
+import { tag } from '../redis/keys.js'
+
+/** Backup rows compared per round trip, and stream entries read per XRANGE page. */
+const PAGE = 1_000
+/** Only one recovery per stream at a time (several consumers or daemons notice the same loss). */
+const LOCK_TTL_MS = 60_000
+
+interface UnackedRow {
+  message_id: string
+  payload: string
+  headers: Record<string, string>
+  fields: Record<string, string>
+  attempts: number
+  created_at: Date
+}
+
+/**
+ * A pending row younger than this may belong to a publisher between its commit and its XADD: left to
+ * that publisher (or, if it dies, to the republisher) instead of being sent twice.
+ */
+export const PENDING_GRACE_MS = 5_000
+
+/** Rows the stream should still hold: sent ones, and pending ones past the grace period. */
+const UNACKED = `(status = 'sent' OR (status = 'pending' AND created_at < now() - interval '${PENDING_GRACE_MS} milliseconds'))`
+
+export interface RecoverOptions {
+  /** Only rows created at or after this time. */
+  since?: Date
+  /** Count what would be re-sent, send nothing. */
+  dryRun?: boolean
+  /** Called after each page with the rows checked and re-sent so far (a progress bar). */
+  progress?: (checked: number, total: number, resent: number) => void
+}
+
+export interface RecoverResult {
+  stream: string
+  /** Backup rows not yet acked or dead-lettered. */
+  checked: number
+  /** Of those, the ones whose entry is no longer in the stream. */
+  missing: number
+  /** Re-sent (0 on a dry run). */
+  resent: number
+  /** False when another recovery of this stream was running. */
+  ran: boolean
+}
+
+/**
+ * Diffs the backup against the stream (seed 000's recovery procedure): every backup row of `stream`
+ * that is neither acked nor dead and whose message id appears in no entry of the stream is XADDed
+ * again, with its recorded attempts. Safe to run any time: a message still in the stream is left
+ * alone, and one re-sent twice is deduplicated by its id.
+ */
+export async function recoverStream(
+  redis: Redis,
+  store: Sequelize,
+  stream: string,
+  options: RecoverOptions = {},
+): Promise<RecoverResult> {
+  const lock = `${tag(stream)}:recovering`
+  if (!options.dryRun && (await redis.set(lock, String(process.pid), 'PX', LOCK_TTL_MS, 'NX')) === null) {
+    return { stream, checked: 0, missing: 0, resent: 0, ran: false }
+  }
+  try {
+    const inStream = await messageIdsIn(redis, stream)
+    const [{ total }] = (await store.query<{ total: string }>(
+      `SELECT count(*) AS total FROM redis_message_backup
+       WHERE stream = $1 AND created_at >= $2 AND ${UNACKED}`,
+      { bind: [stream, (options.since ?? new Date(0)).toISOString()], type: QueryTypes.SELECT },
+    )) as [{ total: string }]
+    const result: RecoverResult = { stream, checked: 0, missing: 0, resent: 0, ran: true }
+    let after = ''
+    for (;;) {
+      const rows = await store.query<UnackedRow>(
+        `SELECT message_id, payload, headers, fields, attempts, created_at FROM redis_message_backup
+         WHERE stream = $1 AND created_at >= $2 AND ${UNACKED} AND message_id > $3
+         ORDER BY message_id LIMIT ${PAGE}`,
+        { bind: [stream, (options.since ?? new Date(0)).toISOString(), after], type: QueryTypes.SELECT },
+      )
+      if (rows.length === 0) break
+      after = rows.at(-1)!.message_id
+      const missing = rows.filter((r) => !inStream.has(r.message_id))
+      result.checked += rows.length
+      result.missing += missing.length
+      if (!options.dryRun && missing.length > 0) {
+        await resend(redis, store, stream, missing)
+        result.resent += missing.length
+        await redis.pexpire(lock, LOCK_TTL_MS)
+      }
+      options.progress?.(result.checked, Number(total), result.resent)
+    }
+    return result
+  } finally {
+    if (!options.dryRun) await redis.del(lock)
+  }
+}
+
+/** Every message id present in the stream (the `id` field, else the entry id), read page by page. */
+async function messageIdsIn(redis: Redis, stream: string): Promise<Set<string>> {
+  const ids = new Set<string>()
+  let start = '-'
+  for (;;) {
+    const page = (await redis.xrange(stream, start, '+', 'COUNT', PAGE)) as [string, string[]][]
+    for (const [entryId, flat] of page) {
+      const at = flat.indexOf('id')
+      ids.add(at >= 0 && at % 2 === 0 ? flat[at + 1]! : entryId)
+    }
+    if (page.length < PAGE) return ids
+    start = `(${page.at(-1)![0]}`
+  }
+}
+
+async function resend(redis: Redis, store: Sequelize, stream: string, rows: UnackedRow[]): Promise<void> {
+  const pipeline = redis.pipeline()
+  for (const row of rows) {
+    const message = { id: row.message_id, payload: row.payload, headers: row.headers, fields: row.fields }
+    pipeline.xadd(stream, '*', ...entryFields({ ...message, priorAttempts: row.attempts }))
+  }
+  const replies = await pipeline.exec()
+  const failed = replies?.find(([err]) => err)?.[0]
+  if (!replies || failed) throw failed ?? new Error('no reply from Redis to the re-sends')
+  await store.query(
+    `UPDATE redis_message_backup SET status = 'sent', sent_at = now() WHERE message_id = ANY($1) AND status = 'pending'`,
+    { bind: [rows.map((r) => r.message_id)], type: QueryTypes.UPDATE },
+  )
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { test } from 'node:test'
+import { createLogger } from '../../src/log.js'
+import { createPublisher } from '../../src/publish.js'
+import { heartbeatKey } from '../../src/redis/keys.js'
+import { insertBackups } from '../../src/store/backup.js'
+import { openStore } from '../../src/store/index.js'
+import { FIXTURES, runCli } from '../support/daemon.js'
+import { query, testDatabase } from '../support/postgres.js'
+import { eventually, pendingCount, readAll, testRedis, waitForEntries } from '../support/redis.js'
+import { startTestRuntime } from '../support/runtime.js'
+
+const ok = path.join(FIXTURES, 'ok.mjs')
+const silent = createLogger('silent')
+
+/** A migrated store on a fresh database, closed when the test ends. */
+async function migratedStore(t: import('node:test').TestContext) {
+  const db = await testDatabase(t)
+  const store = (await openStore(
+    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
+    silent,
+  ))!
+  t.after(() => store.close())
+  return { db, store }
+}
+
+type Row = { message_id: string; status: string; publisher_id: string | null; attempts: number }
+const rows = (url: string) =>
+  query<Row>(
+    url,
+    'SELECT message_id, status, publisher_id, attempts FROM redis_message_backup ORDER BY message_id',
+  )
+
+test('publish writes one backup row and one entry; the row turns acked once the handler ran', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const publisher = createPublisher({ redis, store, publisherId: 'p1' })
+  t.after(() => publisher.close())
+  const result = await publisher.publish({ stream, id: 'o-1', payload: { total: 1 }, fields: { seen } })
+
+  assert.deepEqual(
+    (await readAll(redis, stream)).map(([entryId, f]) => ({ entryId, id: f.id })),
+    [{ entryId: result.entryId, id: 'o-1' }],
+  )
+  const [row] = await rows(db.url)
+  assert.deepEqual({ id: row!.message_id, publisher: row!.publisher_id }, { id: 'o-1', publisher: 'p1' })
+  assert.ok(['pending', 'sent'].includes(row!.status))
+
+  await startTestRuntime(
+    t,
+    { consumers: [{ name: 'orders', stream, group: 'g', handler: ok }] },
+    { databaseUrl: db.url },
+  )
+  await waitForEntries(redis, seen, 1)
+  await eventually(async () => (await rows(db.url))[0]!.status === 'acked', { what: 'the row to turn acked' })
+})
+
+test('a publish Redis refuses rejects with a coded error, and the republisher re-sends the committed row', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const down = createPublisher({
+    redisUrl: 'redis://127.0.0.1:1',
+    store,
+    publisherId: 'p-down',
+    heartbeat: false,
+  })
+  t.after(() => down.close())
+  await assert.rejects(down.publish({ stream, id: 'o-2', payload: '{}', fields: { seen } }), {
+    code: 'ACK_ERR_REDIS_UNAVAILABLE',
+  })
+  assert.deepEqual(
+    (await rows(db.url)).map((r) => [r.message_id, r.status, r.publisher_id]),
+    [['o-2', 'pending', null]],
+    'the row is committed and given up to the republisher',
+  )
+  assert.equal((await readAll(redis, stream)).length, 0)
+
+  await startTestRuntime(
+    t,
+    {
+      republish: { afterMs: 100, intervalMs: 100 },
+      consumers: [{ name: 'orders', stream, group: 'g', handler: ok }],
+    },
+    { databaseUrl: db.url },
+  )
+  const [handled] = await waitForEntries(redis, seen, 1)
+  assert.equal((JSON.parse(handled!.message!) as { id: string }).id, 'o-2')
+  await eventually(async () => (await rows(db.url))[0]!.status === 'acked', {
+    what: 'the re-sent row to be acked',
+  })
+})
+
+test("a row whose publisher died between commit and XADD is re-sent; a live publisher's rows are left alone", async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const row = (id: string) => ({ messageId: id, stream, payload: '{}', headers: {}, fields: { seen } })
+  // A live publisher: its heartbeat outlives the test by a few seconds, then expires on its own.
+  const alive = `alive-${key('p')}`
+  await redis.set(heartbeatKey(alive), '1', 'PX', 10_000)
+  await insertBackups(store, [row('dead-1')], 'crashed-publisher')
+  await insertBackups(store, [row('live-1')], alive)
+
+  await startTestRuntime(
+    t,
+    {
+      republish: { afterMs: 100, intervalMs: 100 },
+      consumers: [{ name: 'orders', stream, group: 'g', handler: ok }],
+    },
+    { databaseUrl: db.url },
+  )
+  await waitForEntries(redis, seen, 1)
+  await new Promise((r) => setTimeout(r, 500))
+  assert.deepEqual(
+    (await readAll(redis, seen)).map(([, f]) => (JSON.parse(f.message!) as { id: string }).id),
+    ['dead-1'],
+  )
+  const byId = Object.fromEntries((await rows(db.url)).map((r) => [r.message_id, r.status]))
+  assert.deepEqual(byId, { 'dead-1': 'acked', 'live-1': 'pending' })
+})
+
+test('transactional outbox: a committed transaction sends, a rolled-back one sends nothing', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const publisher = createPublisher({ redis, store })
+  t.after(() => publisher.close())
+
+  await store.transaction(async (transaction) => {
+    const result = await publisher.publish({ stream, id: 'kept', payload: '{}' }, { transaction })
+    assert.equal(result.entryId, null)
+    assert.equal((await readAll(redis, stream)).length, 0, 'nothing is sent before the commit')
+  })
+  await eventually(async () => (await readAll(redis, stream)).length === 1, { what: 'the send after commit' })
+
+  await assert.rejects(
+    store.transaction(async (transaction) => {
+      await publisher.publish({ stream, id: 'dropped', payload: '{}' }, { transaction })
+      throw new Error('the business write failed')
+    }),
+    /the business write failed/,
+  )
+  await new Promise((r) => setTimeout(r, 200))
+  assert.deepEqual(
+    (await readAll(redis, stream)).map(([, f]) => f.id),
+    ['kept'],
+  )
+  assert.deepEqual(
+    (await rows(db.url)).map((r) => r.message_id),
+    ['kept'],
+  )
+})
+
+test('a failed attempt is recorded on the backup row, and a re-sent message keeps its attempts', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const publisher = createPublisher({ redis, store })
+  t.after(() => publisher.close())
+  await startTestRuntime(
+    t,
+    {
+      consumers: [
+        {
+          name: 'orders',
+          stream,
+          group: 'g',
+          handler: path.join(FIXTURES, 'throws.mjs'),
+          maxAttempts: 3,
+          retryBaseMs: 60_000,
+        },
+      ],
+    },
+    { databaseUrl: db.url },
+  )
+  await publisher.publish({ stream, id: 'o-3', payload: '{}' })
+  await eventually(async () => (await rows(db.url))[0]?.attempts === 1, { what: 'attempt 1 to be recorded' })
+  assert.equal(await pendingCount(redis, stream, 'g'), 1)
+})
+
+test('ackstate publish backs the message up when the store is on', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db } = await migratedStore(t)
+  const stream = key('orders')
+  const cli = runCli(t, ['publish', '--stream', stream, '--payload', '{}', '--id', 'cli-1'], {
+    DATABASE_URL: db.url,
+  })
+  assert.equal((await cli.exited).code, 0, cli.stderr())
+  assert.deepEqual(
+    (await readAll(redis, stream)).map(([, f]) => f.id),
+    ['cli-1'],
+  )
+  const [row] = await rows(db.url)
+  assert.deepEqual({ id: row!.message_id, status: row!.status }, { id: 'cli-1', status: 'sent' })
+})

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { createLogger } from '../../src/log.js'
+import { createPublisher } from '../../src/publish.js'
+import { openStore } from '../../src/store/index.js'
+import { FIXTURES, runCli } from '../support/daemon.js'
+import { query, testDatabase } from '../support/postgres.js'
+import { readAll, testRedis, waitForEntries } from '../support/redis.js'
+import { startTestRuntime } from '../support/runtime.js'
+
+const ok = path.join(FIXTURES, 'ok.mjs')
+const silent = createLogger('silent')
+
+async function setup(t: TestContext) {
+  const { redis, key } = testRedis(t)
+  const db = await testDatabase(t)
+  const store = (await openStore(
+    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
+    silent,
+  ))!
+  t.after(() => store.close())
+  const publisher = createPublisher({ redis, store })
+  t.after(() => publisher.close())
+  return { redis, key, db, store, publisher, stream: key('orders'), seen: key('seen') }
+}
+
+/** When each handled message arrived, by id, from the `seen` stream the ok.mjs fixture writes. */
+async function arrivals(redis: import('ioredis').Redis, seen: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const [entryId, f] of await readAll(redis, seen)) {
+    out[(JSON.parse(f.message!) as { id: string }).id] = Number(entryId.split('-')[0])
+  }
+  return out
+}
+
+test('a delayed message is delivered once due, not before, and a nearer new delay wakes the scheduler early', async (t) => {
+  const s = await setup(t)
+  await startTestRuntime(
+    t,
+    {
+      delay: { maxIdleMs: 20_000 },
+      consumers: [{ name: 'orders', stream: s.stream, group: 'g', handler: ok }],
+    },
+    { databaseUrl: s.db.url },
+  )
+  const far = await s.publisher.publish(
+    { stream: s.stream, id: 'far', payload: '{}', fields: { seen: s.seen } },
+    { delayMs: 4_000 },
+  )
+  assert.equal(far.entryId, null)
+  assert.equal((await readAll(s.redis, s.stream)).length, 0, 'nothing is in the stream before it is due')
+  // The scheduler now sleeps until `far` is due; this one must wake it much earlier.
+  const publishedAt = Date.now()
+  const near = await s.publisher.publish(
+    { stream: s.stream, id: 'near', payload: '{}', fields: { seen: s.seen } },
+    { delayMs: 300 },
+  )
+  await waitForEntries(s.redis, s.seen, 1)
+  const firstSeen = await arrivals(s.redis, s.seen)
+  assert.deepEqual(Object.keys(firstSeen), ['near'])
+  const nearDue = Date.parse(near.deliverAt!)
+  assert.ok(firstSeen.near! >= nearDue, 'not delivered before it was due')
+  assert.ok(
+    firstSeen.near! - publishedAt < 1_500,
+    `delivered ${firstSeen.near! - publishedAt} ms after publish`,
+  )
+
+  await waitForEntries(s.redis, s.seen, 2, 10_000)
+  const all = await arrivals(s.redis, s.seen)
+  assert.ok(all.far! >= Date.parse(far.deliverAt!))
+  const rows = await query<{ message_id: string; status: string }>(
+    s.db.url,
+    'SELECT message_id, status FROM delay_message ORDER BY message_id',
+  )
+  assert.deepEqual(rows, [
+    { message_id: 'far', status: 'delivered' },
+    { message_id: 'near', status: 'delivered' },
+  ])
+})
+
+test('a past due time delivers now; NaN, negative, absurd or unparseable times are refused', async (t) => {
+  const s = await setup(t)
+  const sent = await s.publisher.publish(
+    { stream: s.stream, id: 'past', payload: '{}' },
+    { deliverAt: Date.now() - 60_000 },
+  )
+  assert.notEqual(sent.entryId, null, 'sent at once, not stored')
+  for (const [options, message] of [
+    [{ delayMs: Number.NaN }, /delayMs must be a number of ms ≥ 0, got NaN/],
+    [{ delayMs: -5 }, /delayMs must be a number of ms ≥ 0, got -5/],
+    [{ delayMs: 400 * 24 * 3600 * 1000 }, /more than a year away; check the unit/],
+    [{ deliverAt: 'next tuesday' }, /deliverAt is not a time: "next tuesday"/],
+    [{ delayMs: 5, deliverAt: Date.now() }, /either delayMs or deliverAt, not both/],
+  ] as const) {
+    await assert.rejects(s.publisher.publish({ stream: s.stream, payload: '{}' }, options), {
+      code: 'ACK_ERR_PUBLISH_INVALID',
+      message,
+    })
+  }
+  const noStore = createPublisher({ redis: s.redis })
+  await assert.rejects(noStore.publish({ stream: s.stream, payload: '{}' }, { delayMs: 1000 }), {
+    code: 'ACK_ERR_PUBLISH_INVALID',
+    message: /without the store/,
+  })
+  assert.deepEqual(await query(s.db.url, 'SELECT message_id FROM delay_message'), [])
+})
+
+test('two daemons share due delays: each is delivered exactly once', async (t) => {
+  const s = await setup(t)
+  const count = 300
+  await s.publisher.publishMany(
+    Array.from({ length: count }, (_, i) => ({
+      stream: s.stream,
+      id: `d-${i}`,
+      payload: '{}',
+      fields: { seen: s.seen },
+    })),
+    { delayMs: 800 },
+  )
+  const config = {
+    delay: { batchSize: 20 },
+    consumers: [{ name: 'orders', stream: s.stream, group: 'g', handler: ok }],
+  }
+  await startTestRuntime(t, config, { databaseUrl: s.db.url })
+  await startTestRuntime(t, config, { databaseUrl: s.db.url })
+  await waitForEntries(s.redis, s.seen, count, 20_000)
+  await new Promise((r) => setTimeout(r, 300))
+  const entries = await readAll(s.redis, s.stream)
+  assert.equal(entries.length, count, 'one stream entry per delayed message')
+  assert.equal(new Set(entries.map(([, f]) => f.id)).size, count)
+})
+
+test('ackstate publish --delay stores the message for later', async (t) => {
+  const s = await setup(t)
+  const cli = runCli(
+    t,
+    ['publish', '--stream', s.stream, '--payload', '{}', '--id', 'later', '--delay', '60000'],
+    {
+      DATABASE_URL: s.db.url,
+    },
+  )
+  assert.equal((await cli.exited).code, 0, cli.stderr())
+  assert.equal(cli.logs.at(-1)!.entryId, null)
+  assert.deepEqual(await query(s.db.url, 'SELECT message_id, status FROM delay_message'), [
+    { message_id: 'later', status: 'pending' },
+  ])
+  const bad = runCli(t, ['publish', '--stream', s.stream, '--payload', '{}', '--delay', 'soon'], {
+    DATABASE_URL: s.db.url,
+  })
+  assert.equal((await bad.exited).code, 1)
+  assert.match(bad.stderr(), /ACK_ERR_USAGE: --delay "soon" must be a number of ms/)
+})
