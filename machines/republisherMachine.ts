@@ -6,13 +6,14 @@ import type { RepublishInput, RepublishResult } from './types.js'
  * whose publisher died between its commit and its XADD (its heartbeat expired), rows a publisher gave
  * up after a failed XADD, and rows pending far longer than any XADD takes. The rows are locked with
  * FOR UPDATE SKIP LOCKED, so several daemons share the work; each is XADDed before the commit, so a
- * crash costs at worst a duplicate (deduplicated by message id), never a loss.
+ * crash costs at worst a duplicate (deduplicated by message id), never a loss. Between passes it
+ * prunes settled rows past their retention.
  */
 
 export interface RepublisherContext extends RepublishInput {
   /** Set by a shutdown request during a pass: the pass holds row locks, so it finishes first. */
   draining: boolean
-  stats: { scans: number; resent: number; failures: number }
+  stats: { scans: number; resent: number; failures: number; pruned: number }
   lastError: string | null
 }
 
@@ -34,6 +35,8 @@ export const republisherMachine = setup({
   actors: {
     /** Re-sends one batch of orphaned backup rows. */
     republish: fromPromise<RepublishResult, RepublishInput>(notProvided('republish')),
+    /** Deletes acked backup rows and delivered delays past their retention, when due; resolves with the count. */
+    pruneSettled: fromPromise<number, void>(notProvided('pruneSettled')),
   },
   actions: {
     count: assign({
@@ -57,7 +60,7 @@ export const republisherMachine = setup({
   context: ({ input }) => ({
     ...input,
     draining: false,
-    stats: { scans: 0, resent: 0, failures: 0 },
+    stats: { scans: 0, resent: 0, failures: 0, pruned: 0 },
     lastError: null,
   }),
   initial: 'scanning',
@@ -85,7 +88,7 @@ export const republisherMachine = setup({
             actions: { type: 'count', params: ({ event }) => ({ resent: event.output.resent }) },
           },
           {
-            target: 'waiting',
+            target: 'pruning',
             actions: { type: 'count', params: ({ event }) => ({ resent: event.output.resent }) },
           },
         ],
@@ -102,6 +105,29 @@ export const republisherMachine = setup({
         ],
       },
       on: { 'shutdown.request': { actions: assign({ draining: true }) } },
+    },
+    /** Deletes settled rows past their retention; the actor itself runs the deletes only when due. */
+    pruning: {
+      invoke: {
+        src: 'pruneSettled',
+        onDone: {
+          target: 'waiting',
+          actions: assign({
+            stats: ({ context, event }) => ({
+              ...context.stats,
+              pruned: context.stats.pruned + event.output,
+            }),
+          }),
+        },
+        onError: {
+          target: 'waiting',
+          actions: assign({
+            lastError: ({ event }) =>
+              event.error instanceof Error ? event.error.message : String(event.error),
+          }),
+        },
+      },
+      on: { 'shutdown.request': 'stopped' },
     },
     waiting: {
       after: { republishInterval: 'scanning' },

@@ -21,6 +21,7 @@ export interface Config {
   republish: { intervalMs: number; batchSize: number; afterMs: number; staleAfterMs: number }
   delay: { batchSize: number; maxIdleMs: number }
   recovery: { auto: boolean }
+  retention: { ackedMs: number; deliveredMs: number; intervalMs: number; batchSize: number }
   store: StoreConfig
   /** The live debug page at /debug (needs `port`). */
   debug: { enabled: boolean }
@@ -151,6 +152,28 @@ export const schema = {
       doc: 'Restarts of a crashed consumer actor before the daemon stops with exit code 1.',
       format: 'nat',
       default: 5,
+    },
+  },
+  retention: {
+    ackedMs: {
+      doc: 'Acked and dead-lettered backup rows are deleted once this old, in ms (default 7 days).',
+      format: 'positive-int',
+      default: 7 * 24 * 3600 * 1000,
+    },
+    deliveredMs: {
+      doc: 'Delivered delay rows are deleted once this old, in ms (default 7 days).',
+      format: 'positive-int',
+      default: 7 * 24 * 3600 * 1000,
+    },
+    intervalMs: {
+      doc: 'How often the retention pass runs, in ms.',
+      format: 'positive-int',
+      default: 600_000,
+    },
+    batchSize: {
+      doc: 'Rows deleted per statement by the retention pass.',
+      format: 'positive-int',
+      default: 5_000,
     },
   },
   recovery: {
@@ -291,6 +314,12 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     },
     delay: { batchSize: conf.get('delay.batchSize'), maxIdleMs: conf.get('delay.maxIdleMs') },
     recovery: { auto: conf.get('recovery.auto') },
+    retention: {
+      ackedMs: conf.get('retention.ackedMs'),
+      deliveredMs: conf.get('retention.deliveredMs'),
+      intervalMs: conf.get('retention.intervalMs'),
+      batchSize: conf.get('retention.batchSize'),
+    },
     republish: {
       intervalMs: conf.get('republish.intervalMs'),
       batchSize: conf.get('republish.batchSize'),

@@ -10,6 +10,7 @@ import { claimDue } from './actors/claimDue.js'
 import { heartbeat, releaseHeartbeat } from './actors/heartbeat.js'
 import { reclaimOrphans } from './actors/reclaimOrphans.js'
 import { republish } from './actors/republish.js'
+import { pruneSettled } from './actors/pruneSettled.js'
 import { releaseDue } from './actors/releaseDue.js'
 import { listenForDelays } from './actors/listenForDelays.js'
 import { closeConsumer } from './actors/closeConsumer.js'
@@ -99,7 +100,9 @@ export function startRuntime(
     actors: {
       consumer: consumerLogic,
       reclaimer: reclaimerLogic,
-      republisher: republisherMachine.provide({ actors: { republish: republish(res) } }),
+      republisher: republisherMachine.provide({
+        actors: { republish: republish(res), pruneSettled: pruneSettled(res) },
+      }),
       delayScheduler: delayMachine.provide({
         actors: { releaseDue: releaseDue(res), listenForDelays: listenForDelays(res) },
       }),

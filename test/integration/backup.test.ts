@@ -199,3 +199,37 @@ test('ackstate publish backs the message up when the store is on', async (t) => 
   const [row] = await rows(db.url)
   assert.deepEqual({ id: row!.message_id, status: row!.status }, { id: 'cli-1', status: 'sent' })
 })
+
+test('settled rows past their retention are pruned in batches; recent and unsettled ones stay', async (t) => {
+  const { key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const row = (id: string) => ({ messageId: id, stream, payload: '{}', headers: {}, fields: {} })
+  await insertBackups(store, ['old-acked', 'old-dead', 'new-acked', 'old-pending'].map(row), 'p')
+  await query(
+    db.url,
+    `UPDATE redis_message_backup SET status = 'acked', acked_at = now() - interval '8 days' WHERE message_id = 'old-acked';
+     UPDATE redis_message_backup SET status = 'dead', acked_at = now() - interval '8 days' WHERE message_id = 'old-dead';
+     UPDATE redis_message_backup SET status = 'acked', acked_at = now() WHERE message_id = 'new-acked';
+     UPDATE redis_message_backup SET created_at = now() - interval '8 days' WHERE message_id = 'old-pending';
+     INSERT INTO delay_message (message_id, stream, payload, deliver_at, status, delivered_at)
+       VALUES ('old-delay', '${stream}', '{}', now() - interval '8 days', 'delivered', now() - interval '8 days'),
+              ('due-later', '${stream}', '{}', now() + interval '1 day', 'pending', NULL)`,
+  )
+  await startTestRuntime(
+    t,
+    {
+      retention: { ackedMs: 86_400_000, deliveredMs: 86_400_000, batchSize: 1 },
+      consumers: [{ name: 'orders', stream, group: 'g', handler: ok }],
+    },
+    { databaseUrl: db.url },
+  )
+  await eventually(async () => (await rows(db.url)).length === 2, {
+    what: 'the old settled rows to be pruned',
+  })
+  assert.deepEqual(
+    (await rows(db.url)).map((r) => r.message_id),
+    ['new-acked', 'old-pending'],
+  )
+  assert.deepEqual(await query(db.url, 'SELECT message_id FROM delay_message'), [{ message_id: 'due-later' }])
+})
