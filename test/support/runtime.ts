@@ -30,12 +30,13 @@ export function captureLogs(): { stream: Writable; lines: Record<string, unknown
 export async function startTestRuntime(
   t: TestContext,
   config: Record<string, unknown>,
-  options: { databaseUrl?: string; inspectors?: RuntimeOptions['inspectors'] } = {},
+  options: { databaseUrl?: string; redisUrl?: string; inspectors?: RuntimeOptions['inspectors'] } = {},
 ): Promise<{ runtime: Runtime; logs: Record<string, unknown>[]; config: Config }> {
   const file = writeConfig(t, { logLevel: 'debug', ...config })
+  const redisUrl = options.redisUrl ?? REDIS_URL
   const env = options.databaseUrl
-    ? { REDIS_URL, DATABASE_URL: options.databaseUrl }
-    : { REDIS_URL, ACKSTATE_STORE_ENABLED: 'false' }
+    ? { REDIS_URL: redisUrl, DATABASE_URL: options.databaseUrl }
+    : { REDIS_URL: redisUrl, ACKSTATE_STORE_ENABLED: 'false' }
   const cfg = loadConfig({ file, env })
   const { stream, lines } = captureLogs()
   const log = createLogger(cfg.logLevel, stream)
