@@ -1,4 +1,4 @@
-import { assign, enqueueActions, fromPromise, raise, sendTo, setup, stopChild } from 'xstate'
+import { assign, cancel, enqueueActions, fromPromise, raise, sendTo, setup, stopChild } from 'xstate'
 import { consumerMachine } from './consumerMachine.js'
 import { delayMachine } from './delayMachine.js'
 import { reclaimerMachine } from './reclaimerMachine.js'
@@ -30,6 +30,13 @@ export interface SupervisorContext extends SupervisorInput {
   restarts: Record<string, number>
   /** Ids of the child actors alive now. */
   running: string[]
+  /**
+   * Consumers draining for a reload, by name: the settings to start again with once the old actor
+   * stopped (a changed consumer), or null (a removed one). Old and new never run side by side under
+   * one id, and the old one acks its batch before the new one reads.
+   */
+  replacing: Record<string, ConsumerInput | null>
+  reloads: number
   exitCode: number
   timedOut: boolean
   failure: { consumer: string; message: string } | null
@@ -38,6 +45,11 @@ export interface SupervisorContext extends SupervisorInput {
 export type SupervisorEvent =
   /** SIGTERM/SIGINT: drain every consumer, close resources, stop. Repeats are ignored. */
   | { type: 'shutdown.request' }
+  /**
+   * SIGHUP: the new consumer list (already validated, its pools ready). Unchanged consumers keep
+   * running; removed ones drain; added ones start; `changed` ones drain and start again.
+   */
+  | { type: 'reload.request'; consumers: ConsumerInput[]; changed: string[] }
   /** Internal: spawn a child again after its restart delay. */
   | { type: 'child.restart'; id: string }
   /** A child actor reached its final state. */
@@ -102,6 +114,8 @@ export const supervisorMachine = setup({
   actions: {
     /** Logs a consumer crash and whether it will be restarted. Provided by src/. */
     reportCrash: (_, _params: { name: string; error: unknown; restart: boolean; delayMs: number }) => {},
+    /** Switches the resources of a consumer (config, pool) to what a reload staged. Provided by src/. */
+    activateConsumer: (_, _params: { name: string }) => {},
     /** Logs the entries left unsettled when the drain timed out. Provided by src/. */
     reportUnfinished: () => {},
     forgetChild: assign({
@@ -122,6 +136,8 @@ export const supervisorMachine = setup({
     ...input,
     restarts: {},
     running: [],
+    replacing: {},
+    reloads: 0,
     exitCode: 0,
     timedOut: false,
     failure: null,
@@ -176,7 +192,48 @@ export const supervisorMachine = setup({
       }),
       on: {
         'shutdown.request': 'draining',
-        'xstate.done.actor.*': { actions: 'forgetChild' },
+        'xstate.done.actor.*': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            enqueue('forgetChild')
+            const name = nameOf(childFromEvent(event.type))
+            if (!(name in context.replacing)) return
+            const { [name]: next, ...rest } = context.replacing
+            enqueue.assign({ replacing: rest })
+            if (!next) return
+            // The old actor acked its last batch and stopped: its replacement takes over.
+            const id = consumerId(name)
+            enqueue({ type: 'activateConsumer', params: { name } })
+            enqueue.spawnChild('consumer', { id, systemId: id, input: next })
+            enqueue.assign({ running: [...context.running.filter((r) => r !== id), id] })
+          }),
+        },
+        'reload.request': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const next = new Map(event.consumers.map((c) => [c.name, c]))
+            const replacing = { ...context.replacing }
+            const running = [...context.running]
+            for (const c of context.consumers) {
+              const id = consumerId(c.name)
+              const removed = !next.has(c.name)
+              if (!removed && !event.changed.includes(c.name)) continue
+              if (running.includes(id)) {
+                replacing[c.name] = removed ? null : next.get(c.name)!
+                enqueue(sendTo(id, { type: 'shutdown.request' }))
+              } else if (removed) {
+                // Crashed and waiting for its restart: there is nothing to drain, and no restart.
+                enqueue(cancel(`restart-${id}`))
+              }
+            }
+            for (const c of event.consumers) {
+              if (context.consumers.some((old) => old.name === c.name)) continue
+              const id = consumerId(c.name)
+              enqueue({ type: 'activateConsumer', params: { name: c.name } })
+              enqueue.spawnChild('consumer', { id, systemId: id, input: c })
+              running.push(id)
+            }
+            enqueue.assign({ consumers: event.consumers, replacing, running, reloads: context.reloads + 1 })
+          }),
+        },
         'child.restart': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const { id } = event
@@ -189,6 +246,8 @@ export const supervisorMachine = setup({
             } else {
               const input = context.consumers.find((c) => consumerId(c.name) === id)
               if (!input) return
+              // A reload may have changed it while it waited: start it with what is current.
+              enqueue({ type: 'activateConsumer', params: { name: input.name } })
               enqueue.spawnChild('consumer', { id, systemId: id, input })
             }
             enqueue.assign({ running: [...context.running, id] })

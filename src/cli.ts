@@ -7,6 +7,7 @@ import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
 import { createPublisher } from './publish.js'
 import { RECOVER_HELP, recoverCommand } from './recovery/command.js'
+import { RELOAD_HELP, reloadCommand } from './reloadCommand.js'
 import { loadStoreSettings, openStore, runMigrations } from './store/index.js'
 
 const HELP = `ackstate — a Redis Streams worker runtime that never loses a message
@@ -21,15 +22,18 @@ Usage:
                                         unless --machine); format from FILE's extension, else mermaid
   ackstate migrate [--config FILE]      apply pending PostgreSQL migrations (DATABASE_URL; no config needed)
 ${RECOVER_HELP}
+${RELOAD_HELP}
   ackstate help                         this text
   ackstate --version
 
 Environment (overrides the config file):
-  REDIS_URL   DATABASE_URL   PORT   LOG_LEVEL   SHUTDOWN_TIMEOUT_MS   ACKSTATE_CONFIG
+  REDIS_URL   DATABASE_URL   PORT   LOG_LEVEL   SHUTDOWN_TIMEOUT_MS   ACKSTATE_CONFIG   ACKSTATE_PID_FILE
   ACKSTATE_STORE_ENABLED   ACKSTATE_MIGRATE_ON_START   ACKSTATE_DEBUG (the /debug page, with PORT)
 
 Signals (start):
   SIGTERM, SIGINT   stop reading, finish and ack in-flight messages, exit 0 within shutdown.timeoutMs
+  SIGHUP            re-read the config and apply it without a restart (invalid: refused, logged)
+  SIGUSR2           log every actor's current state
 `
 
 function version(): string {
@@ -134,6 +138,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'recover':
       return recoverCommand(rest)
+    case 'reload':
+      return reloadCommand(rest)
     case 'migrate':
       return migrateCommand(rest)
     case '--version':

@@ -1,43 +1,15 @@
+import { rmSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
-import { loadConfig, printableConfig, type Config } from './config.js'
+import { loadConfig, printableConfig } from './config.js'
 import { DebugHub } from './debug/hub.js'
 import { startHttp } from './http/server.js'
 import { createLogger } from './log.js'
-import { HandlerPool } from './pool/handlerPool.js'
+import { createPools, probePools } from './pool/pools.js'
 import { startRuntime } from './runtime.js'
+import { installSignals } from './signals.js'
 import { openStore } from './store/index.js'
 
-/**
- * One pool per handler module. Consumers sharing a module share its pool: the pool takes the
- * largest `concurrency` and `maxMemoryMb` among them, and room for one full batch of each.
- */
-export function createPools(config: Config): Map<string, HandlerPool> {
-  const byModule = new Map<string, Config['consumers']>()
-  for (const c of config.consumers) byModule.set(c.handler, [...(byModule.get(c.handler) ?? []), c])
-  const pools = new Map<string, HandlerPool>()
-  for (const [module, consumers] of byModule) {
-    const pool = new HandlerPool({
-      module,
-      threads: Math.max(...consumers.map((c) => c.concurrency)),
-      maxMemoryMb: Math.max(...consumers.map((c) => c.maxMemoryMb)),
-      capacity: consumers.reduce((sum, c) => sum + c.batchSize, 0),
-      logLevel: config.logLevel,
-    })
-    for (const c of consumers) pools.set(c.name, pool)
-  }
-  return pools
-}
-
-/** Checks every handler module in a worker thread; a bad one stops start-up before anything connects. */
-export async function probePools(pools: Map<string, HandlerPool>): Promise<void> {
-  const unique = [...new Set(pools.values())]
-  const results = await Promise.allSettled(unique.map((p) => p.probe()))
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed) {
-    await Promise.allSettled(unique.map((p) => p.destroy()))
-    throw failed.reason
-  }
-}
+export { createPools, probePools } from './pool/pools.js'
 
 export interface DaemonOptions {
   configFile?: string
@@ -69,23 +41,10 @@ export async function runDaemon({ configFile, env = process.env }: DaemonOptions
   if (config.port !== null) server = await startHttp(config.port, runtime, log, { debug })
   if (debug) log.info({ path: '/debug' }, 'debug page enabled')
 
-  let signalled = false
-  const onStop = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      log.info({ signal }, 'already draining; signal ignored')
-      return
-    }
-    signalled = true
-    log.info({ signal, timeoutMs: config.shutdown.timeoutMs }, 'draining')
-    // Last resort: whatever happens, the process is gone before the platform's SIGKILL.
-    setTimeout(() => {
-      log.fatal({ timeoutMs: config.shutdown.timeoutMs }, 'shutdown did not complete in time; exiting')
-      process.exit(1)
-    }, config.shutdown.timeoutMs - 100).unref()
-    runtime.shutdown()
-  }
-  process.on('SIGTERM', onStop)
-  process.on('SIGINT', onStop)
+  const removeSignals = installSignals(runtime, log, env)
+  // `ackstate reload` finds the daemon through this file.
+  const pidFile = env.ACKSTATE_PID_FILE
+  if (pidFile) writeFileSync(pidFile, `${process.pid}\n`)
 
   try {
     const output = await runtime.done
@@ -93,8 +52,8 @@ export async function runDaemon({ configFile, env = process.env }: DaemonOptions
     log.info({ exitCode: output.exitCode, timedOut: output.timedOut }, 'stopped')
     return output.exitCode
   } finally {
-    process.off('SIGTERM', onStop)
-    process.off('SIGINT', onStop)
+    removeSignals()
+    if (pidFile) rmSync(pidFile, { force: true })
     // Open event streams would keep server.close() waiting.
     debug?.close()
     server?.close()

@@ -20,6 +20,8 @@ export class Resources {
   readonly readers = new Map<string, Redis>()
   private readonly consumers = new Map<string, ConsumerConfig>()
   private readonly loggers = new Map<string, Logger>()
+  /** Every pool opened and not yet retired: what close() must close. */
+  private readonly everyPool: Set<HandlerPool>
   /** When each consumer next scans its PEL for due retries. */
   readonly schedule: RetrySchedule
   /** Writes backup confirmations and attempt counts in the background; null without a store. */
@@ -34,6 +36,7 @@ export class Resources {
     readonly store: Sequelize | null = null,
   ) {
     this.schedule = new RetrySchedule(config.reclaim.intervalMs)
+    this.everyPool = new Set(pools.values())
     this.confirmer = store ? new BackupConfirmer(store, log.child({ actor: 'backup-confirmer' })) : null
     for (const c of config.consumers) {
       this.consumers.set(c.name, c)
@@ -44,6 +47,58 @@ export class Resources {
   get redis(): Redis {
     this.shared ??= connectRedis(this.config.redisUrl, 'commands', this.log)
     return this.shared
+  }
+
+  /** Settings and pools a reload prepared, switched in per consumer by activate(). */
+  private readonly staged = new Map<string, { config: ConsumerConfig; pool: HandlerPool }>()
+  /** Consumers a reload removed: their pool is let go once they stopped. */
+  private readonly removing = new Set<string>()
+
+  /** Prepares a reload: new consumers' settings and pools, and the names that go away. */
+  stage(consumers: ConsumerConfig[], pools: Map<string, HandlerPool>, removed: string[]): void {
+    for (const c of consumers) {
+      const pool = pools.get(c.name)
+      if (pool) this.staged.set(c.name, { config: c, pool })
+    }
+    for (const name of removed) this.removing.add(name)
+  }
+
+  /**
+   * Switches a consumer to its staged settings and pool: called by the supervisor right before it
+   * spawns the consumer's new actor, so the old actor finished with the old pool.
+   */
+  activate(name: string): void {
+    const next = this.staged.get(name)
+    if (!next) return
+    this.staged.delete(name)
+    this.removing.delete(name)
+    this.consumers.set(name, next.config)
+    this.loggers.set(
+      name,
+      childFor(this.log, `consumer-${name}`, { stream: next.config.stream, group: next.config.group }),
+    )
+    this.pools.set(name, next.pool)
+    this.retireUnusedPools()
+  }
+
+  /** After a consumer stopped: if a reload removed it, its settings and pool go too. */
+  release(name: string): void {
+    if (!this.removing.delete(name)) return
+    this.consumers.delete(name)
+    this.pools.delete(name)
+    this.retireUnusedPools()
+  }
+
+  /** Pools no consumer uses any more (replaced or removed) are closed; in-flight tasks finish first. */
+  private retireUnusedPools(): void {
+    const used = new Set(this.pools.values())
+    for (const pool of this.everyPool) {
+      if (used.has(pool)) continue
+      this.everyPool.delete(pool)
+      pool
+        .close()
+        .catch((err: unknown) => this.log.warn({ err, module: pool.module }, 'closing a retired pool failed'))
+    }
   }
 
   consumer(name: string): ConsumerConfig {
@@ -81,7 +136,8 @@ export class Resources {
 
   /** Closes every pool (waiting for tasks unless forced) and every connection. */
   async close(force: boolean): Promise<void> {
-    const pools = [...new Set(this.pools.values())]
+    for (const { pool } of this.staged.values()) this.everyPool.add(pool)
+    const pools = [...this.everyPool]
     await Promise.allSettled(pools.map((p) => (force ? p.destroy() : p.close())))
     for (const name of [...this.readers.keys()]) this.dropReader(name)
     if (this.shared) {

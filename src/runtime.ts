@@ -24,7 +24,9 @@ import type { Config } from './config.js'
 import { combineInspectors, createInspector } from './inspect.js'
 import type { Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
+import { createPools, probePools } from './pool/pools.js'
 import { consumerName } from './redis/consumerName.js'
+import { moduleHash, planReload, type ReloadPlan } from './reload.js'
 import { heartbeatKey } from './redis/keys.js'
 import { Resources } from './resources.js'
 
@@ -37,6 +39,27 @@ export interface Runtime {
   done: Promise<SupervisorOutput>
   /** Starts the drain; calling it again does nothing. */
   shutdown(): void
+  /**
+   * Applies a new (validated) config: pools for added and changed consumers are made and their handler
+   * modules checked first; a bad one refuses the reload (throws) and nothing changes. Then unchanged
+   * consumers keep running, removed ones drain, added ones start, changed ones drain and start again.
+   */
+  reload(next: Config): Promise<ReloadPlan>
+  /** The config now running. */
+  config(): Config
+}
+
+/** What a consumer actor is started with. */
+function consumerInput(c: Config['consumers'][number], consumer: string) {
+  return {
+    name: c.name,
+    stream: c.stream,
+    group: c.group,
+    consumer,
+    batchSize: c.batchSize,
+    blockMs: c.blockMs,
+    maxAttempts: c.maxAttempts,
+  }
 }
 
 /** Part of the shutdown budget kept for closing pools and connections after the drain. */
@@ -121,6 +144,7 @@ export function startRuntime(
       }),
     },
     actions: {
+      activateConsumer: (_, { name }) => res.activate(name),
       reportCrash: (_, { name, error, restart, delayMs }) => {
         const fields = { err: error, consumer: name, delayMs }
         if (restart) supervisorLog.error(fields, 'consumer crashed; restarting')
@@ -147,15 +171,7 @@ export function startRuntime(
     systemId: 'supervisor',
     inspect: combineInspectors([createInspector(log), ...(options.inspectors ?? [])]),
     input: {
-      consumers: config.consumers.map((c) => ({
-        name: c.name,
-        stream: c.stream,
-        group: c.group,
-        consumer,
-        batchSize: c.batchSize,
-        blockMs: c.blockMs,
-        maxAttempts: c.maxAttempts,
-      })),
+      consumers: config.consumers.map((c) => consumerInput(c, consumer)),
       reclaim: reclaimInput,
       republish: res.store
         ? {
@@ -181,5 +197,28 @@ export function startRuntime(
     })
   })
   actor.start()
-  return { actor, done, shutdown: () => actor.send({ type: 'shutdown.request' }) }
+  let current = config
+  const hashes = new Map(config.consumers.map((c) => [c.handler, moduleHash(c.handler)]))
+  const reload = async (next: Config): Promise<ReloadPlan> => {
+    const plan = planReload(current, next, hashes)
+    const fresh = [...plan.added, ...plan.changed]
+    const pools = createPools({ ...next, consumers: fresh })
+    await probePools(pools)
+    for (const c of fresh) hashes.set(c.handler, moduleHash(c.handler))
+    res.stage(fresh, pools, plan.removed)
+    current = next
+    actor.send({
+      type: 'reload.request',
+      consumers: next.consumers.map((c) => consumerInput(c, consumer)),
+      changed: plan.changed.map((c) => c.name),
+    })
+    return plan
+  }
+  return {
+    actor,
+    done,
+    shutdown: () => actor.send({ type: 'shutdown.request' }),
+    reload,
+    config: () => current,
+  }
 }

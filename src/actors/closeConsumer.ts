@@ -7,5 +7,7 @@ export const closeConsumer = (res: Resources) =>
   fromPromise<void, ConsumerRef>(({ input }) => {
     res.dropReader(input.name)
     res.pool(input.name).gate.releaseAll(input.name)
+    // A consumer a reload removed takes its settings and (unless shared) its pool with it.
+    res.release(input.name)
     return Promise.resolve()
   })

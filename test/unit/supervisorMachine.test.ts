@@ -189,3 +189,57 @@ test('a pending restart does not bring a consumer back during the drain', async 
   await settle()
   assert.equal(h.child('a'), undefined)
 })
+
+test('a reload drains removed and changed consumers, starts added ones, and restarts changed ones once drained', async () => {
+  const activated: string[] = []
+  const machine = supervisorMachine.provide({
+    actors: {
+      consumer: fakeConsumer as unknown as typeof consumerMachine,
+      reclaimer: fakeConsumer as unknown as typeof reclaimerMachine,
+      openResources: fromPromise(async () => {}),
+      closeResources: fromPromise<void, { force: boolean }>(async () => {}),
+    },
+    actions: { activateConsumer: (_, p) => void activated.push(p.name) },
+  })
+  const clock = new SimulatedClock()
+  const consumers = [consumer('keep'), consumer('drop'), consumer('change')]
+  const actor = createActor(machine, {
+    clock,
+    input: { consumers, maxRestarts: 2, drainTimeoutMs: 1_000, reclaim, republish: null, delay: null },
+  }).start()
+  await settle()
+  const child = (name: string) => actor.getSnapshot().children[`consumer-${name}`] as AnyActorRef | undefined
+  const kept = child('keep')
+  const oldChange = child('change')
+
+  actor.send({
+    type: 'reload.request',
+    consumers: [consumer('keep'), { ...consumer('change'), batchSize: 50 }, consumer('add')],
+    changed: ['change'],
+  })
+  await settle()
+  assert.equal(child('keep'), kept, 'an unchanged consumer keeps running untouched')
+  assert.equal(child('keep')!.getSnapshot().value, 'running')
+  assert.equal(child('drop')!.getSnapshot().value, 'stopping')
+  assert.equal(child('change'), oldChange, 'the old actor drains first')
+  assert.equal(oldChange!.getSnapshot().value, 'stopping')
+  assert.equal(child('add')!.getSnapshot().value, 'running')
+  assert.deepEqual(activated, ['add'])
+
+  clock.increment(300)
+  await settle()
+  assert.ok(child('drop') === undefined || child('drop')!.getSnapshot().status === 'done')
+  assert.ok(!actor.getSnapshot().context.running.includes('consumer-drop'))
+  assert.notEqual(child('change'), oldChange, 'replaced once the old one stopped')
+  assert.equal(child('change')!.getSnapshot().value, 'running')
+  assert.deepEqual(activated, ['add', 'change'])
+  assert.deepEqual(
+    actor.getSnapshot().context.consumers.map((c) => [c.name, c.batchSize]),
+    [
+      ['keep', 10],
+      ['change', 50],
+      ['add', 10],
+    ],
+  )
+  assert.deepEqual(actor.getSnapshot().context.replacing, {})
+})
