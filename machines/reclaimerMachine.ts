@@ -6,12 +6,20 @@ import type { ReclaimInput, ReclaimResult } from './types.js'
  * consumes for consumers whose heartbeat expired (a daemon that was SIGKILLed, lost its host, or froze
  * past the TTL): their pending entries are handed to this daemon's consumer at once, instead of after a
  * fixed idle guess, while a live daemon's long-running handler is never taken. Dead consumers are
- * removed once their PEL is empty. On shutdown it deletes its heartbeat, so whatever this daemon leaves
+ * removed once their PEL is empty. Then it trims the streams (stream trimming never removes an entry
+ * a group has not acked). On shutdown it deletes its heartbeat, so whatever this daemon leaves
  * pending is picked up by the others without waiting for the TTL.
  */
 
 export interface ReclaimerContext extends ReclaimInput {
-  stats: { beats: number; scans: number; reclaimed: number; removedConsumers: number; failures: number }
+  stats: {
+    beats: number
+    scans: number
+    reclaimed: number
+    removedConsumers: number
+    trimmed: number
+    failures: number
+  }
   lastError: string | null
 }
 
@@ -37,6 +45,8 @@ export const reclaimerMachine = setup({
     heartbeat: fromPromise<void, ReclaimInput>(notProvided('heartbeat')),
     /** Hands the pending entries of dead consumers to this daemon's consumers; removes empty dead ones. */
     reclaimOrphans: fromPromise<ReclaimResult, ReclaimInput>(notProvided('reclaimOrphans')),
+    /** Trims each watched stream below the oldest entry a group still needs; resolves with entries removed. */
+    trimStreams: fromPromise<number, ReclaimInput>(notProvided('trimStreams')),
     /** DEL the heartbeat key. */
     releaseHeartbeat: fromPromise<void, ReclaimInput>(notProvided('releaseHeartbeat')),
   },
@@ -55,7 +65,7 @@ export const reclaimerMachine = setup({
   id: 'reclaimer',
   context: ({ input }) => ({
     ...input,
-    stats: { beats: 0, scans: 0, reclaimed: 0, removedConsumers: 0, failures: 0 },
+    stats: { beats: 0, scans: 0, reclaimed: 0, removedConsumers: 0, trimmed: 0, failures: 0 },
     lastError: null,
   }),
   initial: 'beating',
@@ -78,7 +88,7 @@ export const reclaimerMachine = setup({
         src: 'reclaimOrphans',
         input: ({ context }) => context,
         onDone: {
-          target: 'waiting',
+          target: 'trimming',
           actions: [
             { type: 'wakeConsumers', params: ({ event }) => ({ names: event.output.consumers }) },
             assign({
@@ -90,6 +100,23 @@ export const reclaimerMachine = setup({
               }),
             }),
           ],
+        },
+        onError: { target: 'waiting', actions: 'recordFailure' },
+      },
+    },
+    /** Trims the streams below what every group still needs; the actor runs only when due. */
+    trimming: {
+      invoke: {
+        src: 'trimStreams',
+        input: ({ context }) => context,
+        onDone: {
+          target: 'waiting',
+          actions: assign({
+            stats: ({ context, event }) => ({
+              ...context.stats,
+              trimmed: context.stats.trimmed + event.output,
+            }),
+          }),
         },
         onError: { target: 'waiting', actions: 'recordFailure' },
       },

@@ -21,6 +21,7 @@ export interface Config {
   republish: { intervalMs: number; batchSize: number; afterMs: number; staleAfterMs: number }
   delay: { batchSize: number; maxIdleMs: number }
   recovery: { auto: boolean }
+  trim: { intervalMs: number; maxLength: number }
   retention: { ackedMs: number; deliveredMs: number; intervalMs: number; batchSize: number }
   store: StoreConfig
   /** The live debug page at /debug (needs `port`). */
@@ -176,6 +177,18 @@ export const schema = {
       default: 5_000,
     },
   },
+  trim: {
+    intervalMs: {
+      doc: 'How often each consumed stream is trimmed below the oldest entry any group still needs, in ms.',
+      format: 'positive-int',
+      default: 60_000,
+    },
+    maxLength: {
+      doc: 'Safety valve: a stream longer than this after the safe trim is cut to it, unconsumed entries included (logged as an error; recover them with `ackstate recover`). 0: never.',
+      format: 'nat',
+      default: 0,
+    },
+  },
   recovery: {
     auto: {
       doc: 'When a consumer finds its stream or group gone (Redis lost data), re-send from the backup what the stream no longer holds (store on).',
@@ -314,6 +327,7 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     },
     delay: { batchSize: conf.get('delay.batchSize'), maxIdleMs: conf.get('delay.maxIdleMs') },
     recovery: { auto: conf.get('recovery.auto') },
+    trim: { intervalMs: conf.get('trim.intervalMs'), maxLength: conf.get('trim.maxLength') },
     retention: {
       ackedMs: conf.get('retention.ackedMs'),
       deliveredMs: conf.get('retention.deliveredMs'),

@@ -9,6 +9,7 @@ import { ackMessages } from './actors/ackMessages.js'
 import { claimDue } from './actors/claimDue.js'
 import { heartbeat, releaseHeartbeat } from './actors/heartbeat.js'
 import { reclaimOrphans } from './actors/reclaimOrphans.js'
+import { trimStreams } from './actors/trimStreams.js'
 import { republish } from './actors/republish.js'
 import { pruneSettled } from './actors/pruneSettled.js'
 import { releaseDue } from './actors/releaseDue.js'
@@ -112,6 +113,7 @@ export function startRuntime(
       heartbeat: heartbeat(res),
       reclaimOrphans: reclaimOrphans(res),
       releaseHeartbeat: releaseHeartbeat(res),
+      trimStreams: trimStreams(res),
     },
     actions: {
       wakeConsumers: (_, { names }) => names.forEach((name) => res.schedule.wake(name)),

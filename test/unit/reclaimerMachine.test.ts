@@ -27,6 +27,7 @@ function harness(results: (ReclaimResult | Error)[], beatFails = false) {
         if (next instanceof Error) throw next
         return next
       }),
+      trimStreams: fromPromise<number, ReclaimInput>(async () => (calls.push('trim'), 3)),
       releaseHeartbeat: fromPromise<void, ReclaimInput>(async () => {
         calls.push('release')
       }),
@@ -41,20 +42,21 @@ function harness(results: (ReclaimResult | Error)[], beatFails = false) {
 test('beats, scans, then waits one interval before the next round', async () => {
   const h = harness([{ reclaimed: 2, removedConsumers: 1, consumers: ['orders'] }])
   await settle()
-  assert.deepEqual(h.calls, ['beat', 'scan'])
+  assert.deepEqual(h.calls, ['beat', 'scan', 'trim'])
   assert.equal(h.actor.getSnapshot().value, 'waiting')
   assert.deepEqual(h.woken, [['orders']], 'the consumer that received orphans is told to scan now')
   h.clock.increment(999)
   await settle()
-  assert.deepEqual(h.calls, ['beat', 'scan'])
+  assert.deepEqual(h.calls, ['beat', 'scan', 'trim'])
   h.clock.increment(1)
   await settle()
-  assert.deepEqual(h.calls, ['beat', 'scan', 'beat', 'scan'])
+  assert.deepEqual(h.calls, ['beat', 'scan', 'trim', 'beat', 'scan', 'trim'])
   assert.deepEqual(h.actor.getSnapshot().context.stats, {
     beats: 2,
     scans: 2,
     reclaimed: 2,
     removedConsumers: 1,
+    trimmed: 6,
     failures: 0,
   })
 })
@@ -89,6 +91,6 @@ test('shutdown deletes the heartbeat and stops', async () => {
   await settle()
   h.actor.send({ type: 'shutdown.request' })
   await settle()
-  assert.deepEqual(h.calls, ['beat', 'scan', 'release'])
+  assert.deepEqual(h.calls, ['beat', 'scan', 'trim', 'release'])
   assert.equal(h.actor.getSnapshot().status, 'done')
 })
