@@ -4,6 +4,7 @@ import { loadConfig, printableConfig } from './config.js'
 import { DebugHub } from './debug/hub.js'
 import { startHttp } from './http/server.js'
 import { createLogger } from './log.js'
+import { createMetrics } from './metrics/index.js'
 import { createPools, probePools } from './pool/pools.js'
 import { startRuntime } from './runtime.js'
 import { installSignals } from './signals.js'
@@ -36,9 +37,13 @@ export async function runDaemon({ configFile, env = process.env }: DaemonOptions
 
   // The debug page is read over HTTP: without a port nobody could see what the hub would collect.
   const debug = config.port !== null && config.debug.enabled ? new DebugHub() : undefined
-  const runtime = startRuntime(config, log, pools, { store, inspectors: debug ? [debug.observe] : [] })
+  // Metrics are read over HTTP too; without a port the runtime is spared the counting.
+  const metrics = config.port !== null ? createMetrics(log) : undefined
+  const inspectors = [debug?.observe, metrics?.inspector].filter((o) => o !== undefined)
+  const runtime = startRuntime(config, log, pools, { store, inspectors })
+  metrics?.attach({ runtime, pools, store })
   let server: Server | undefined
-  if (config.port !== null) server = await startHttp(config.port, runtime, log, { debug })
+  if (config.port !== null) server = await startHttp(config.port, runtime, log, { debug, metrics })
   if (debug) log.info({ path: '/debug' }, 'debug page enabled')
 
   const removeSignals = installSignals(runtime, log, env)
@@ -57,5 +62,6 @@ export async function runDaemon({ configFile, env = process.env }: DaemonOptions
     // Open event streams would keep server.close() waiting.
     debug?.close()
     server?.close()
+    metrics?.close()
   }
 }

@@ -2,9 +2,11 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { DebugHub } from '../debug/hub.js'
 import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics/index.js'
 import type { Runtime } from '../runtime.js'
 import { debugRoutes } from './debug.js'
 import { healthRoutes } from './health.js'
+import { metricsRoutes } from './metrics.js'
 
 /**
  * One route: answers a request whose path (without the query) matches. Each feature adds its routes
@@ -18,6 +20,8 @@ export interface RouteContext {
   log: Logger
   /** The debug view's hub when `debug.enabled` (and PORT) are set; its routes exist only then. */
   debug?: DebugHub
+  /** The Prometheus registry the daemon builds with PORT set; /metrics exists only then. */
+  metrics?: Metrics
 }
 
 export type RouteTable = Record<string, Route>
@@ -29,7 +33,7 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 
 /** Every route the daemon serves; a feature adds its table here. */
 export function routes(ctx: RouteContext): RouteTable {
-  return { ...healthRoutes(ctx), ...debugRoutes(ctx) }
+  return { ...healthRoutes(ctx), ...debugRoutes(ctx), ...metricsRoutes(ctx) }
 }
 
 /** The daemon's HTTP server on PORT (when set): health, and whatever `routes()` adds. */
@@ -37,7 +41,7 @@ export function startHttp(
   port: number,
   runtime: Runtime,
   log: Logger,
-  extra: Pick<RouteContext, 'debug'> = {},
+  extra: Pick<RouteContext, 'debug' | 'metrics'> = {},
 ): Promise<http.Server> {
   const table = routes({ runtime, log, ...extra })
   const server = http.createServer((req, res) => {
