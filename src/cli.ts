@@ -21,6 +21,9 @@ Usage:
                                         draw the state machines from their definitions (all of them
                                         unless --machine); format from FILE's extension, else mermaid
   ackstate migrate [--config FILE]      apply pending PostgreSQL migrations (DATABASE_URL; no config needed)
+  ackstate status [--config FILE] [--json]
+                                        per consumer: stream length, lag, pending, oldest pending age,
+                                        dead letters, the group's consumers, backup rows pending
 ${RECOVER_HELP}
 ${RELOAD_HELP}
   ackstate help                         this text
@@ -142,6 +145,10 @@ async function main(argv: string[]): Promise<number> {
       return reloadCommand(rest)
     case 'migrate':
       return migrateCommand(rest)
+    case 'status': {
+      const { statusCommand } = await import('./status/command.js')
+      return statusCommand(rest)
+    }
     case '--version':
     case '-v':
       process.stdout.write(`${version()}\n`)
