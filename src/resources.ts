@@ -49,6 +49,17 @@ export class Resources {
     return this.shared
   }
 
+  /**
+   * The current state of every actor, by id (set by the runtime once its actors exist): published in
+   * this daemon's heartbeat so `ackstate status` can show a running daemon's actors.
+   */
+  describeActors: () => Record<string, string> = () => ({})
+
+  /** The heartbeat value: when, who, and what each actor is doing. */
+  heartbeatValue(): string {
+    return JSON.stringify({ at: Date.now(), pid: process.pid, actors: this.describeActors() })
+  }
+
   /** Settings and pools a reload prepared, switched in per consumer by activate(). */
   private readonly staged = new Map<string, { config: ConsumerConfig; pool: HandlerPool }>()
   /** Consumers a reload removed: their pool is let go once they stopped. */

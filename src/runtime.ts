@@ -22,7 +22,7 @@ import { recordRetries } from './actors/recordRetries.js'
 import { reserveCapacity } from './actors/reserveCapacity.js'
 import { startConsumer } from './actors/startConsumer.js'
 import type { Config } from './config.js'
-import { combineInspectors, createInspector } from './inspect.js'
+import { combineInspectors, createInspector, stateName } from './inspect.js'
 import type { Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
 import { createPools, probePools } from './pool/pools.js'
@@ -135,7 +135,12 @@ export function startRuntime(
         try {
           // The first beat happens before any consumer reads, so no other daemon can take this
           // daemon's fresh consumers for dead ones.
-          await res.redis.set(heartbeatKey(consumer), String(Date.now()), 'PX', config.reclaim.heartbeatTtlMs)
+          await res.redis.set(
+            heartbeatKey(consumer),
+            res.heartbeatValue(),
+            'PX',
+            config.reclaim.heartbeatTtlMs,
+          )
           supervisorLog.info({ consumers: config.consumers.length, consumer }, 'connected to redis')
         } catch (err) {
           supervisorLog.warn({ err }, 'redis is not reachable yet; consumers keep retrying')
@@ -199,6 +204,17 @@ export function startRuntime(
     })
   })
   actor.start()
+  res.describeActors = () => {
+    const out: Record<string, string> = { supervisor: stateName(actor.getSnapshot().value) }
+    for (const [id, child] of Object.entries(actor.getSnapshot().children)) {
+      const snap = (
+        child as { getSnapshot(): { value?: unknown; status?: string } } | undefined
+      )?.getSnapshot()
+      if (snap && snap.status === 'active') out[id] = stateName(snap.value)
+    }
+    return out
+  }
+
   let current = config
   const hashes = new Map(config.consumers.map((c) => [c.handler, moduleHash(c.handler)]))
   const reload = async (next: Config): Promise<ReloadPlan> => {

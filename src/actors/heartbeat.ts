@@ -8,7 +8,7 @@ import type { Resources } from '../resources.js'
 export const heartbeat = (res: Resources) =>
   fromPromise<void, ReclaimInput>(async ({ input }) => {
     try {
-      await res.redis.set(heartbeatKey(input.consumer), String(Date.now()), 'PX', input.heartbeatTtlMs)
+      await res.redis.set(heartbeatKey(input.consumer), res.heartbeatValue(), 'PX', input.heartbeatTtlMs)
     } catch (err) {
       throw classify(err, 'SET heartbeat')
     }

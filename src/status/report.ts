@@ -3,6 +3,7 @@ import type { Sequelize } from 'sequelize'
 import type { Config } from '../config.js'
 import { readBackupPendingByStream } from '../metrics/backupStats.js'
 import { readStreamStats, toRecord, type StreamTarget } from '../metrics/streams.js'
+import { heartbeatKey } from '../redis/keys.js'
 
 /** One Redis consumer of a group: a daemon process (live or dead) that read from it. */
 export interface GroupConsumer {
@@ -11,6 +12,10 @@ export interface GroupConsumer {
   pending: number
   /** Time since it last read or claimed. */
   idleMs: number
+  /** Its daemon's heartbeat is present: the daemon runs. */
+  alive: boolean
+  /** The states of that daemon's actors, from its heartbeat (empty when it is not alive). */
+  actors: Record<string, string>
 }
 
 /** `ackstate status` for one configured consumer. */
@@ -55,6 +60,7 @@ export async function buildReport(
     readStreamStats(redis, targets),
     readGroupConsumers(redis, targets),
   ])
+  await readHeartbeats(redis, members)
   let backup: Map<string, number> | null = null
   const storeState: StatusReport['store'] = { enabled: store !== null }
   if (store) {
@@ -92,7 +98,31 @@ async function readGroupConsumers(redis: Redis, targets: StreamTarget[]): Promis
     if (err || !Array.isArray(reply)) return []
     return reply.map((flat) => {
       const c = toRecord(flat)
-      return { name: String(c.name), pending: Number(c.pending ?? 0), idleMs: Number(c.idle ?? 0) }
+      return {
+        name: String(c.name),
+        pending: Number(c.pending ?? 0),
+        idleMs: Number(c.idle ?? 0),
+        alive: false,
+        actors: {},
+      }
     })
+  })
+}
+
+/** Reads the heartbeat of every daemon seen in the groups: alive or not, and its actors' states. */
+async function readHeartbeats(redis: Redis, members: GroupConsumer[][]): Promise<void> {
+  const all = members.flat()
+  if (all.length === 0) return
+  const values = await Promise.all(all.map((m) => redis.get(heartbeatKey(m.name)).catch(() => null)))
+  all.forEach((m, i) => {
+    const raw = values[i]
+    if (!raw) return
+    m.alive = true
+    try {
+      const parsed = JSON.parse(raw) as { actors?: Record<string, string> }
+      m.actors = parsed.actors ?? {}
+    } catch {
+      // A heartbeat from an older daemon holds only a time.
+    }
   })
 }

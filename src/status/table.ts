@@ -45,12 +45,26 @@ export function renderTable(report: StatusReport): string {
     [false, false, false, true, true, true, true, true, true],
   )
   const members = report.consumers.flatMap((c) =>
-    c.groupConsumers.map((m) => [c.name, m.name, String(m.pending), formatAge(m.idleMs)]),
+    c.groupConsumers.map((m) => [
+      c.name,
+      m.name,
+      String(m.pending),
+      formatAge(m.idleMs),
+      m.alive ? 'alive' : 'gone',
+      m.actors[`consumer-${c.name}`] ?? '-',
+    ]),
   )
   const parts = [main]
   if (members.length > 0) {
     parts.push(
-      columns(['CONSUMER', 'REDIS CONSUMER', 'PENDING', 'IDLE'], members, [false, false, true, true]),
+      columns(['CONSUMER', 'REDIS CONSUMER', 'PENDING', 'IDLE', 'DAEMON', 'ACTOR STATE'], members, [
+        false,
+        false,
+        true,
+        true,
+        false,
+        false,
+      ]),
     )
   }
   if (!report.store.enabled) parts.push('backup: store disabled (store.enabled=false)')

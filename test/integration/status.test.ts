@@ -6,6 +6,7 @@ import { connectStore, migrate } from '../../src/store/index.js'
 import { FIXTURES, runCli, writeConfig } from '../support/daemon.js'
 import { query, testDatabase, testLogger } from '../support/postgres.js'
 import { testRedis } from '../support/redis.js'
+import { startTestRuntime } from '../support/runtime.js'
 
 /**
  * A group as an operator finds it after an incident: `orders` has 4 entries, 2 read by a daemon that
@@ -66,7 +67,7 @@ test('status --json reports each consumer: length, lag, pending, oldest age, dea
           oldestPendingAgeMs: 'number',
           dlqLength: 1,
           backupPending: null,
-          groupConsumers: [{ name: 'c-dead', pending: 2, idleMs: 'number' }],
+          groupConsumers: [{ name: 'c-dead', pending: 2, idleMs: 'number', alive: false, actors: {} }],
         },
         {
           name: 'payments',
@@ -100,8 +101,8 @@ test('status prints a table: one row per consumer, then the Redis consumers of e
     ['CONSUMER', 'STREAM', 'GROUP', 'LENGTH', 'LAG', 'PENDING', 'OLDEST PENDING', 'DLQ', 'BACKUP PENDING'],
     ['orders', orders, 'orders', '4', '2', '2', 'AGE', '1', '-'],
     ['payments', payments, 'payments (missing)', '0', '-', '0', '-', '0', '-'],
-    ['CONSUMER', 'REDIS CONSUMER', 'PENDING', 'IDLE'],
-    ['orders', 'c-dead', '2', 'AGE'],
+    ['CONSUMER', 'REDIS CONSUMER', 'PENDING', 'IDLE', 'DAEMON', 'ACTOR STATE'],
+    ['orders', 'c-dead', '2', 'AGE', 'gone', '-'],
     ['backup: store disabled (store.enabled=false)'],
   ])
 })
@@ -168,4 +169,27 @@ test('status fails with one coded line when Redis cannot be reached, and still s
     report.store.error,
     /^ACK_ERR_STORE_UNAVAILABLE: PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/ackstate refused/,
   )
+})
+
+test('status shows a running daemon as alive, with the state of its consumer actor', async (t) => {
+  const { redis, key } = testRedis(t)
+  const orders = key('orders')
+  const { config } = await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream: orders, handler: path.join(FIXTURES, 'ok.mjs'), blockMs: 100 }],
+  })
+  await redis.xadd(orders, '*', 'payload', '{}')
+  const file = writeConfig(t, {
+    consumers: [{ name: 'orders', stream: orders, handler: path.join(FIXTURES, 'ok.mjs') }],
+  })
+  // The heartbeat carries the actors' states; it is renewed every reclaim interval.
+  await new Promise((r) => setTimeout(r, config.reclaim.intervalMs + 200))
+  const { code, stdout } = await run(t, ['--config', file, '--json'])
+  assert.equal(code, 0)
+  const [member] = (
+    stdout[0] as { consumers: { groupConsumers: { alive: boolean; actors: Record<string, string> }[] }[] }
+  ).consumers[0]!.groupConsumers
+  assert.equal(member!.alive, true)
+  assert.match(member!.actors['consumer-orders']!, /^(reading\.\w+|processing|settling|acking)$/)
+  assert.equal(member!.actors.supervisor, 'running')
+  assert.match(member!.actors.reclaimer!, /^(beating|scanning|trimming|waiting)$/)
 })
