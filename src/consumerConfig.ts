@@ -31,7 +31,15 @@ export interface ConsumerConfig {
   retryJitter: number
   /** How long a completed message id is remembered for deduplication; 0 turns it off. */
   dedupeTtlMs: number
+  /** `json`: a payload that is missing or not valid JSON is dead-lettered before the handler runs. */
+  payloadFormat: PayloadFormat
+  /** A payload over this many bytes (UTF-8) is dead-lettered before the handler runs. */
+  maxPayloadBytes: number
 }
+
+/** What a consumer expects in the `payload` field. */
+export const PAYLOAD_FORMATS = ['text', 'json'] as const
+export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number]
 
 interface IntRule {
   min: number
@@ -53,7 +61,8 @@ export const CONSUMER_NUMBERS: Record<
   | 'retryBaseMs'
   | 'retryMaxMs'
   | 'retryJitter'
-  | 'dedupeTtlMs',
+  | 'dedupeTtlMs'
+  | 'maxPayloadBytes',
   IntRule
 > = {
   concurrency: { min: 1, max: 64, default: 2, doc: 'worker threads running the handler' },
@@ -71,10 +80,12 @@ export const CONSUMER_NUMBERS: Record<
     default: 3_600_000,
     doc: 'how long completed ids are remembered',
   },
+  // 1 MiB by default; Redis itself caps a string at 512 MB.
+  maxPayloadBytes: { min: 1, max: 536_870_912, default: 1_048_576, doc: 'largest payload in bytes' },
 }
 
 const STRING_KEYS = ['name', 'stream', 'group', 'handler'] as const
-const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...Object.keys(CONSUMER_NUMBERS)])
+const KNOWN_KEYS = new Set<string>([...STRING_KEYS, 'payloadFormat', ...Object.keys(CONSUMER_NUMBERS)])
 const NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/
 
 /** Validates the `consumers` list of the config file and applies defaults. */
@@ -136,6 +147,11 @@ export function checkConsumers(value: unknown, baseDir: string, file: string): C
       fail(`${at}.retryMaxMs (${numbers.retryMaxMs}) must not be below retryBaseMs (${numbers.retryBaseMs})`)
     }
 
+    const payloadFormat = entry.payloadFormat ?? 'text'
+    if (!PAYLOAD_FORMATS.includes(payloadFormat as PayloadFormat)) {
+      fail(`${at}.payloadFormat must be one of ${PAYLOAD_FORMATS.join(', ')}, got ${show(payloadFormat)}`)
+    }
+
     const handler = path.resolve(baseDir, entry.handler as string)
     if (!existsSync(handler) || !statSync(handler).isFile()) {
       throw new ConfigError(
@@ -151,6 +167,7 @@ export function checkConsumers(value: unknown, baseDir: string, file: string): C
       group: (entry.group as string | undefined) ?? name,
       handler,
       ...numbers,
+      payloadFormat: payloadFormat as PayloadFormat,
     }
   })
 }

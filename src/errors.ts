@@ -13,6 +13,10 @@ export const ERROR_CODES = [
   'ACK_ERR_HANDLER_CRASHED',
   'ACK_ERR_PERMANENT',
   'ACK_ERR_ENTRY_GONE',
+  'ACK_ERR_PAYLOAD_MISSING',
+  'ACK_ERR_PAYLOAD_INVALID',
+  'ACK_ERR_PAYLOAD_TOO_LARGE',
+  'ACK_ERR_DLQ_NOT_FOUND',
   'ACK_ERR_REDIS_UNAVAILABLE',
   'ACK_ERR_REDIS_COMMAND',
   'ACK_ERR_GROUP_MISSING',
@@ -50,6 +54,9 @@ export class PublishError extends RuntimeError {}
 
 /** PostgreSQL could not be reached, lacks the database or its tables, or a migration failed. */
 export class StoreError extends RuntimeError {}
+
+/** An entry cannot be a message (no payload, not JSON, too large): dead-lettered before any handler ran. */
+export class PayloadError extends RuntimeError {}
 
 /** A command line could not be understood. */
 export class UsageError extends RuntimeError {}

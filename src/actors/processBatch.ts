@@ -1,5 +1,6 @@
 import { fromPromise } from 'xstate'
-import type { Entry, Outcome, ProcessInput } from '../../machines/types.js'
+import type { Entry, HandlerFailure, Outcome, ProcessInput } from '../../machines/types.js'
+import { entryProblem } from '../payload.js'
 import { claimIds } from '../redis/dedupe.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
@@ -11,12 +12,20 @@ const CLAIM_MARGIN_MS = 60_000
  * Runs the batch in the consumer's handler pool; handler errors come back as outcomes, not
  * rejections. Before that, each message id is claimed for deduplication: an id the group already
  * completed (or that another entry is completing) is acked without running the handler again.
- * Entries deleted while pending cannot run: they are dead-lettered with the reason.
+ * Entries that cannot be messages (deleted while pending, a payload too large, not JSON for a `json`
+ * consumer: src/payload.ts) never reach the handler: they are dead-lettered with the reason.
  */
 export const processBatch = (res: Resources) =>
   fromPromise<Outcome[], ProcessInput>(async ({ input }) => {
-    const { handlerTimeoutMs, dedupeTtlMs } = res.consumer(input.name)
-    const present = input.entries.filter((e) => !e.gone)
+    const rules = res.consumer(input.name)
+    const { handlerTimeoutMs, dedupeTtlMs } = rules
+    const rejected = new Map<string, Outcome>()
+    const present: Entry[] = []
+    for (const e of input.entries) {
+      const problem = entryProblem(e, rules)
+      if (problem) rejected.set(e.entryId, deadOutcome(e, problem))
+      else present.push(e)
+    }
     let run = present
     let skipped: Entry[] = []
     if (dedupeTtlMs > 0 && present.length > 0) {
@@ -38,23 +47,13 @@ export const processBatch = (res: Resources) =>
       log.info({ ids: skipped.map((e) => e.id) }, 'duplicate messages acked without running')
     log.debug({ count: ran.length }, 'batch processed')
     if (ran.length === input.entries.length) return ran
-    const byEntry = new Map<string, Outcome>(ran.map((o) => [o.entryId, o]))
+    const byEntry = rejected
+    for (const o of ran) byEntry.set(o.entryId, o)
     for (const e of skipped)
       byEntry.set(e.entryId, { entryId: e.entryId, id: e.id, status: 'ok', durationMs: 0 })
-    return input.entries.map((e) => byEntry.get(e.entryId) ?? goneOutcome(e))
+    return input.entries.map((e) => byEntry.get(e.entryId)!)
   })
 
-function goneOutcome(e: Entry): Outcome {
-  return {
-    entryId: e.entryId,
-    id: e.id,
-    status: 'dead',
-    durationMs: 0,
-    attempt: e.attempt,
-    error: {
-      name: 'HandlerError',
-      code: 'ACK_ERR_ENTRY_GONE',
-      message: `entry ${e.entryId} was deleted from the stream while pending; its payload is lost`,
-    },
-  }
+function deadOutcome(e: Entry, error: HandlerFailure): Outcome {
+  return { entryId: e.entryId, id: e.id, status: 'dead', durationMs: 0, attempt: e.attempt, error }
 }

@@ -46,6 +46,8 @@ test('applies defaults and resolves the handler relative to the config file', ()
       retryMaxMs: 60000,
       retryJitter: 0.2,
       dedupeTtlMs: 3600000,
+      maxPayloadBytes: 1048576,
+      payloadFormat: 'text',
     },
   ])
   assert.deepEqual(
@@ -149,6 +151,14 @@ test('rejects bad consumer values, naming the key and the file', () => {
       /retryMaxMs \(100\) must not be below retryBaseMs \(5000\)/,
     ],
     [[{ ...consumer, batchsize: 10 }], /consumers\[0\]\.batchsize is not a consumer key/],
+    [
+      [{ ...consumer, payloadFormat: 'xml' }],
+      /consumers\[0\]\.payloadFormat must be one of text, json, got "xml"/,
+    ],
+    [
+      [{ ...consumer, maxPayloadBytes: 0 }],
+      /maxPayloadBytes \(largest payload in bytes\) must be a whole number from 1 to 536870912, got 0/,
+    ],
     [[{ ...consumer, stream: '' }], /consumers\[0\]\.stream must be a non-empty string/],
     [[{ ...consumer, stream: '{orders}' }], /must not contain braces/],
     [[consumer, consumer], /consumers\[1\]\.name "orders" is used twice/],
