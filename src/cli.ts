@@ -21,6 +21,11 @@ Usage:
                                         draw the state machines from their definitions (all of them
                                         unless --machine); format from FILE's extension, else mermaid
   ackstate migrate [--config FILE]      apply pending PostgreSQL migrations (DATABASE_URL; no config needed)
+  ackstate dlq list|show|replay|purge (--stream S | --all) [--id ID] [--since T] [--until T]
+               [--limit N] [--json] [--yes] [--config FILE]
+                                        dead letters in {S}:dlq: list them, show them whole, replay them
+                                        to S with a fresh attempt count, or delete them (purge needs
+                                        --yes or a filter); a table on a terminal, JSON when piped
   ackstate status [--config FILE] [--json]
                                         per consumer: stream length, lag, pending, oldest pending age,
                                         dead letters, the group's consumers, backup rows pending
@@ -145,6 +150,10 @@ async function main(argv: string[]): Promise<number> {
       return reloadCommand(rest)
     case 'migrate':
       return migrateCommand(rest)
+    case 'dlq': {
+      const { dlqCommand } = await import('./dlq/command.js')
+      return dlqCommand(rest)
+    }
     case 'status': {
       const { statusCommand } = await import('./status/command.js')
       return statusCommand(rest)
