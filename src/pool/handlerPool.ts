@@ -22,6 +22,8 @@ export interface PoolOptions {
   /** Messages the pool may hold at once (queued + running); reads reserve from it. */
   capacity: number
   logLevel: LogLevel
+  /** The daemon's PostgreSQL URL, for `exactlyOnce()` in handlers (src/exactlyOnce.ts). */
+  databaseUrl?: string
 }
 
 export interface BatchRun {
@@ -58,6 +60,7 @@ export class HandlerPool {
       maxQueue: Math.max(options.threads, options.capacity),
       idleTimeout: 60_000,
       resourceLimits: { maxOldGenerationSizeMb: options.maxMemoryMb },
+      workerData: { databaseUrl: options.databaseUrl },
     })
   }
 

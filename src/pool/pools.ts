@@ -18,6 +18,7 @@ export function createPools(
       maxMemoryMb: Math.max(...consumers.map((c) => c.maxMemoryMb)),
       capacity: consumers.reduce((sum, c) => sum + c.batchSize, 0),
       logLevel: settings.logLevel,
+      databaseUrl: settings.databaseUrl,
     })
     for (const c of consumers) pools.set(c.name, pool)
   }

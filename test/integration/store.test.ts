@@ -4,7 +4,12 @@ import type { Sequelize } from 'sequelize'
 import { connectStore, migrate, pendingMigrations, revert } from '../../src/store/index.js'
 import { query, testDatabase, testLogger } from '../support/postgres.js'
 
-const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter']
+const ALL = [
+  '0001-redis-message-backup',
+  '0002-delay-message',
+  '0003-dead-letter',
+  '0004-processed-message',
+]
 
 /** A connected store on a fresh database of this test; closed when it ends. */
 async function freshStore(t: TestContext): Promise<{ sequelize: Sequelize; url: string }> {
@@ -93,6 +98,12 @@ const MIGRATED = {
       'sent_at timestamp with time zone',
       'acked_at timestamp with time zone',
     ],
+    processed_message: [
+      'stream text NOT NULL',
+      'group_name text NOT NULL',
+      'message_id text NOT NULL',
+      'processed_at timestamp with time zone NOT NULL DEFAULT now()',
+    ],
   },
   constraints: {
     ackstate_migrations: ['ackstate_migrations_pkey: PRIMARY KEY (name)'],
@@ -104,6 +115,7 @@ const MIGRATED = {
       'delay_message_pkey: PRIMARY KEY (message_id)',
       "delay_message_status_check: CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text])))",
     ],
+    processed_message: ['processed_message_pkey: PRIMARY KEY (stream, group_name, message_id)'],
     redis_message_backup: [
       'redis_message_backup_attempts_check: CHECK ((attempts >= 0))',
       'redis_message_backup_pkey: PRIMARY KEY (message_id)',
@@ -123,6 +135,10 @@ const MIGRATED = {
       "CREATE INDEX delay_message_due_idx ON delay_message USING btree (deliver_at) WHERE (status = 'pending'::text)",
       'CREATE UNIQUE INDEX delay_message_pkey ON delay_message USING btree (message_id)',
     ],
+    processed_message: [
+      'CREATE UNIQUE INDEX processed_message_pkey ON processed_message USING btree (stream, group_name, message_id)',
+      'CREATE INDEX processed_message_processed_at_idx ON processed_message USING btree (processed_at)',
+    ],
     redis_message_backup: [
       "CREATE INDEX redis_message_backup_pending_idx ON redis_message_backup USING btree (created_at) WHERE (status = 'pending'::text)",
       'CREATE UNIQUE INDEX redis_message_backup_pkey ON redis_message_backup USING btree (message_id)',
@@ -138,7 +154,7 @@ const EMPTY = {
   options: {},
 }
 
-test('migrate creates the three tables with their columns, constraints, indexes and fillfactor', async (t) => {
+test('migrate creates the tables with their columns, constraints, indexes and fillfactor', async (t) => {
   const { sequelize, url } = await freshStore(t)
   const { log, lines } = testLogger('info')
   assert.deepEqual(await migrate(sequelize, { logger: log }), ALL)
@@ -167,16 +183,18 @@ test('down reverts the last migration, then all of them, and up restores the sam
   const logger = testLogger('info').log
   await migrate(sequelize, { logger })
 
-  assert.deepEqual(await revert(sequelize, { logger }), ['0003-dead-letter'])
+  assert.deepEqual(await revert(sequelize, { logger }), ['0004-processed-message'])
   const afterOne = await schemaOf(url)
   assert.deepEqual(Object.keys(afterOne.columns).sort(), [
     'ackstate_migrations',
+    'dead_letter',
     'delay_message',
     'redis_message_backup',
   ])
-  assert.deepEqual(await pendingMigrations(sequelize, { logger }), ['0003-dead-letter'])
+  assert.deepEqual(await pendingMigrations(sequelize, { logger }), ['0004-processed-message'])
 
   assert.deepEqual(await revert(sequelize, { logger, to: 0 }), [
+    '0003-dead-letter',
     '0002-delay-message',
     '0001-redis-message-backup',
   ])

@@ -7,7 +7,12 @@ import { StoreError } from '../../src/errors.js'
 import { connectStore, isLocalUrl, migrate, openStore } from '../../src/store/index.js'
 import { databaseExists, query, testDatabase, testLogger } from '../support/postgres.js'
 
-const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter']
+const ALL = [
+  '0001-redis-message-backup',
+  '0002-delay-message',
+  '0003-dead-letter',
+  '0004-processed-message',
+]
 const store = { enabled: true, migrateOnStart: true }
 
 /** The coded error a promise rejects with, as `{ code, message }`. */
@@ -110,7 +115,7 @@ test('with migrateOnStart false, a database lacking migrations stops start-up wi
     {
       code: 'ACK_ERR_STORE_NOT_MIGRATED',
       message:
-        `Database "${name}" on 127.0.0.1:5432 lacks 3 migration(s): ${ALL.join(', ')}. Run \`ackstate migrate\` ` +
+        `Database "${name}" on 127.0.0.1:5432 lacks ${ALL.length} migration(s): ${ALL.join(', ')}. Run \`ackstate migrate\` ` +
         "(the Procfile's release phase does on Heroku), or set ACKSTATE_MIGRATE_ON_START=true " +
         '(store.migrateOnStart) to apply them at start.',
     },
