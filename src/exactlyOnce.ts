@@ -110,7 +110,10 @@ function databaseUrl(options: ExactlyOnceOptions): string {
   return url
 }
 
-function storeFor(url: string, poolMax: number): Promise<{ sequelize: Sequelize; select: QueryTypes.SELECT }> {
+function storeFor(
+  url: string,
+  poolMax: number,
+): Promise<{ sequelize: Sequelize; select: QueryTypes.SELECT }> {
   let store = stores.get(url)
   if (!store) {
     // Loaded on first use: a handler that only imports PermanentError does not pay for Sequelize.
