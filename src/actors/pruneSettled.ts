@@ -13,9 +13,14 @@ export const pruneSettled = (res: Resources) => {
     const settings = res.config.retention
     if (!store || Date.now() < nextAt) return 0
     nextAt = Date.now() + settings.intervalMs
-    const { backup, delay } = await prune(store, settings)
-    if (backup + delay > 0)
-      res.log.info({ actor: 'republisher', backup, delay }, 'pruned settled rows past their retention')
-    return backup + delay
+    const { backup, delay, processed } = await prune(store, settings)
+    const total = backup + delay + processed
+    if (total > 0) {
+      res.log.info(
+        { actor: 'republisher', backup, delay, processed },
+        'pruned settled rows past their retention',
+      )
+    }
+    return total
   })
 }

@@ -20,7 +20,7 @@ const MAX_BATCHES = 20
 export async function pruneSettled(
   store: Sequelize,
   settings: RetentionSettings,
-): Promise<{ backup: number; delay: number }> {
+): Promise<{ backup: number; delay: number; processed: number }> {
   const backup = await inBatches(
     store,
     `DELETE FROM redis_message_backup WHERE ctid IN (
@@ -39,7 +39,17 @@ export async function pruneSettled(
     settings.deliveredMs,
     settings.batchSize,
   )
-  return { backup, delay }
+  // exactlyOnce() records: kept as long as acked backup rows, past any re-delivery of their message.
+  const processed = await inBatches(
+    store,
+    `DELETE FROM processed_message WHERE ctid IN (
+       SELECT ctid FROM processed_message
+       WHERE processed_at < now() - make_interval(secs => $1::double precision / 1000)
+       LIMIT $2) RETURNING 1`,
+    settings.ackedMs,
+    settings.batchSize,
+  )
+  return { backup, delay, processed }
 }
 
 async function inBatches(store: Sequelize, sql: string, ageMs: number, batchSize: number): Promise<number> {

@@ -214,7 +214,9 @@ test('settled rows past their retention are pruned in batches; recent and unsett
      UPDATE redis_message_backup SET created_at = now() - interval '8 days' WHERE message_id = 'old-pending';
      INSERT INTO delay_message (message_id, stream, payload, deliver_at, status, delivered_at)
        VALUES ('old-delay', '${stream}', '{}', now() - interval '8 days', 'delivered', now() - interval '8 days'),
-              ('due-later', '${stream}', '{}', now() + interval '1 day', 'pending', NULL)`,
+              ('due-later', '${stream}', '{}', now() + interval '1 day', 'pending', NULL);
+     INSERT INTO processed_message (stream, group_name, message_id, processed_at)
+       VALUES ('${stream}', 'g', 'old-effect', now() - interval '8 days'), ('${stream}', 'g', 'new-effect', now())`,
   )
   await startTestRuntime(
     t,
@@ -232,4 +234,7 @@ test('settled rows past their retention are pruned in batches; recent and unsett
     ['new-acked', 'old-pending'],
   )
   assert.deepEqual(await query(db.url, 'SELECT message_id FROM delay_message'), [{ message_id: 'due-later' }])
+  assert.deepEqual(await query(db.url, 'SELECT message_id FROM processed_message'), [
+    { message_id: 'new-effect' },
+  ])
 })
