@@ -1,30 +1,16 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
-import { createLogger } from '../../src/log.js'
 import { createPublisher } from '../../src/publish.js'
 import { heartbeatKey } from '../../src/redis/keys.js'
 import { insertBackups } from '../../src/store/backup.js'
-import { openStore } from '../../src/store/index.js'
 import { FIXTURES, runCli } from '../support/daemon.js'
-import { query, testDatabase } from '../support/postgres.js'
+import { query } from '../support/postgres.js'
 import { eventually, pendingCount, readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
+import { migratedStore } from '../support/store.js'
 
 const ok = path.join(FIXTURES, 'ok.mjs')
-const silent = createLogger('silent')
-
-/** A migrated store on a fresh database, closed when the test ends. */
-async function migratedStore(t: import('node:test').TestContext) {
-  const db = await testDatabase(t)
-  const store = (await openStore(
-    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
-    silent,
-  ))!
-  t.after(() => store.close())
-  return { db, store }
-}
-
 type Row = { message_id: string; status: string; publisher_id: string | null; attempts: number }
 const rows = (url: string) =>
   query<Row>(

@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { createLogger } from '../../src/log.js'
 import { createPublisher } from '../../src/publish.js'
-import { openStore } from '../../src/store/index.js'
 import { FIXTURES, runCli } from '../support/daemon.js'
-import { query, testDatabase } from '../support/postgres.js'
+import { query } from '../support/postgres.js'
 import { readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
+import { migratedStore } from '../support/store.js'
 
 const ok = path.join(FIXTURES, 'ok.mjs')
-const silent = createLogger('silent')
-
 async function setup(t: TestContext) {
   const { redis, key } = testRedis(t)
-  const db = await testDatabase(t)
-  const store = (await openStore(
-    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
-    silent,
-  ))!
-  t.after(() => store.close())
+  const { db, store } = await migratedStore(t)
   const publisher = createPublisher({ redis, store })
   t.after(() => publisher.close())
   return { redis, key, db, store, publisher, stream: key('orders'), seen: key('seen') }

@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
-import { createLogger } from '../../src/log.js'
 import { createPublisher } from '../../src/publish.js'
-import { openStore } from '../../src/store/index.js'
 import { FIXTURES } from '../support/daemon.js'
-import { PG_ADMIN_URL, query, testDatabase } from '../support/postgres.js'
+import { PG_ADMIN_URL, query } from '../support/postgres.js'
 import { eventually, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
-
-const silent = createLogger('silent')
+import { migratedStore } from '../support/store.js'
 
 test('PostgreSQL connections killed under load: consumers keep consuming, confirmations are flushed when it is back', async (t) => {
   const { redis, key } = testRedis(t)
-  const db = await testDatabase(t)
+  const { db, store } = await migratedStore(t)
   const stream = key('orders')
   const seen = key('seen')
   const { logs } = await startTestRuntime(
@@ -21,11 +18,6 @@ test('PostgreSQL connections killed under load: consumers keep consuming, confir
     { consumers: [{ name: 'orders', stream, group: 'g', handler: path.join(FIXTURES, 'ok.mjs') }] },
     { databaseUrl: db.url },
   )
-  const store = (await openStore(
-    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
-    silent,
-  ))!
-  t.after(() => store.close())
   const publisher = createPublisher({ redis, store })
   t.after(() => publisher.close())
   const publish = (from: number, n: number) =>

@@ -2,27 +2,19 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { Redis } from 'ioredis'
-import { createLogger } from '../../src/log.js'
 import { createPublisher } from '../../src/publish.js'
-import { openStore } from '../../src/store/index.js'
 import { FIXTURES, runCli } from '../support/daemon.js'
-import { query, testDatabase } from '../support/postgres.js'
+import { query } from '../support/postgres.js'
 import { ownRedis } from '../support/redisServer.js'
 import { eventually, readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
+import { migratedStore } from '../support/store.js'
 
 const ok = path.join(FIXTURES, 'ok.mjs')
-const silent = createLogger('silent')
-
 async function setup(t: TestContext) {
   const own = await ownRedis(t)
   const shared = testRedis(t) // the handlers record what they ran in the shared Redis, which survives
-  const db = await testDatabase(t)
-  const store = (await openStore(
-    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
-    silent,
-  ))!
-  t.after(() => store.close())
+  const { db, store } = await migratedStore(t)
   const redis = new Redis(own.url, { maxRetriesPerRequest: 1 })
   redis.on('error', () => {})
   t.after(() => redis.disconnect())
@@ -113,7 +105,9 @@ test('publish N, consume part, FLUSHALL, recover: every unacked message is handl
   )
   await s.redis.flushall()
   // Sent (XADD confirmed), then lost: what recovery must bring back.
-  await eventually(async () => (await statuses(s.db.url)).filter((r) => r.status === 'sent').length === rest.length)
+  await eventually(
+    async () => (await statuses(s.db.url)).filter((r) => r.status === 'sent').length === rest.length,
+  )
 
   const cli = runCli(t, ['recover', '--json'], { DATABASE_URL: s.db.url, REDIS_URL: s.own.url })
   assert.equal((await cli.exited).code, 0, cli.stderr())
