@@ -235,7 +235,7 @@ export const schema = {
     intervalMs: {
       doc: 'How often pending entries are scanned for due retries and for orphans of dead daemons, in ms.',
       format: 'positive-int',
-      default: 1_000,
+      default: 500,
     },
     heartbeatTtlMs: {
       doc: 'A daemon whose heartbeat is older than this is dead: its pending entries are reclaimed at once.',

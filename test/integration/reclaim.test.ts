@@ -39,6 +39,9 @@ test('kill -9 with messages in flight: a second daemon re-delivers them within t
   )
   const latest = Math.max(...completed.map(([, f]) => Number(f.at)))
   const recoveryMs = latest - killedAt
+  t.diagnostic(
+    `re-delivered and completed ${recoveryMs} ms after kill -9 (TTL ${heartbeatTtlMs} ms, interval ${intervalMs} ms)`,
+  )
   // TTL for the heartbeat to expire, one interval for the reclaim pass, one for the consumer's scan.
   assert.ok(recoveryMs <= heartbeatTtlMs + 2 * intervalMs + 750, `recovered after ${recoveryMs} ms`)
   assert.deepEqual(completed.map(([, f]) => f.completed).sort(), ['m-0', 'm-1', 'm-2'])
