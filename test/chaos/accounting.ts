@@ -35,6 +35,10 @@ export interface InvocationRecord {
   /** done only: whether exactlyOnce() applied the effect (false: it found the message processed). */
   applied?: boolean
   entry?: string
+  /** start only: the payload's UTF-8 size as the handler got it (-1: no payload). */
+  size?: number
+  /** fail only: the injected fault. */
+  fault?: string
 }
 
 export interface FaultRecord {

@@ -426,6 +426,17 @@ export class Scenario {
     return out
   }
 
+  /** The entries of `{stream}:dlq`: message id, error code and attempts. */
+  async deadLetterEntries(stream = STREAM): Promise<{ id: string; code: string; attempts: number }[]> {
+    const entries = (await this.admin.xrange(`{${stream}}:dlq`, '-', '+')) as [string, string[]][]
+    return entries.map(([entryId, flat]) => {
+      const f: Record<string, string> = {}
+      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!
+      const error = JSON.parse(f['dlq.error'] ?? '{}') as { code?: string }
+      return { id: f.id ?? f['dlq.entryId'] ?? entryId, code: error.code ?? '?', attempts: Number(f['dlq.attempts']) }
+    })
+  }
+
   /** One statement on a short-lived connection to the scenario's database. */
   async sql<T extends object = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
     const client = new pg.Client({ connectionString: this.dbUrl })

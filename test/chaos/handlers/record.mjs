@@ -7,10 +7,11 @@
 //   {"e":"fail", …,"fault"}                                an injected fault, just before it strikes
 //   {"e":"done", …,"applied"}                              after the effect committed (or was found)
 //
-// Fields steer it: `ms` (sleep that long first; default CHAOS_HANDLER_MS), `fault`: `throw` (every
-// attempt), `permanent` (PermanentError: dead-lettered at once), and on the first attempt only
-// `throw-once`, `hang-once` (awaits forever, ignoring the abort signal), `spin-once` (never yields),
-// `exit-once` (ends its worker thread), `oom-once` (allocates until the heap limit kills the thread).
+// Fields steer it: `ms` (sleep that long first; default CHAOS_HANDLER_MS) and `fault`, on every
+// attempt or, with `-once` (`throw-once`…), on the first only: `throw`, `permanent` (PermanentError:
+// dead-lettered at once), `hang` (awaits forever, ignoring the abort signal), `spin` (never yields),
+// `exit` (ends its worker thread), `oom` (allocates until the heap limit kills the thread).
+// The start record carries the payload's UTF-8 size (`size`, -1 for none), to check what arrived.
 import { randomBytes } from 'node:crypto'
 import { appendFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -36,25 +37,33 @@ export default async function chaosRecord(message, context) {
     pid: process.pid,
     entry: message.entryId,
   }
-  record({ e: 'start', ...base, t: Date.now() })
+  const size = message.payload === null ? -1 : Buffer.byteLength(message.payload, 'utf8')
+  record({ e: 'start', ...base, size, t: Date.now() })
   const ms = Number(message.fields.ms ?? DEFAULT_MS)
   if (ms > 0) await sleep(ms)
   const fault = message.fields.fault
-  const first = message.attempt === 1
-  if (fault === 'throw' || (fault && first && fault.endsWith('-once'))) {
+  const kind = fault?.replace(/-once$/, '')
+  const strikes = fault !== undefined && (fault.endsWith('-once') ? message.attempt === 1 : true)
+  if (strikes) {
     record({ e: 'fail', ...base, fault, t: Date.now() })
-  }
-  if (fault === 'permanent') {
-    record({ e: 'fail', ...base, fault, t: Date.now() })
-    throw new PermanentError(`chaos: message ${message.id} is refused for good`)
-  }
-  if (fault === 'throw' || (fault === 'throw-once' && first)) throw new Error(`chaos: ${fault}`)
-  if (fault === 'hang-once' && first) await new Promise(() => {})
-  if (fault === 'spin-once' && first) for (;;);
-  if (fault === 'exit-once' && first) process.exit(3)
-  if (fault === 'oom-once' && first) {
-    const hoard = []
-    for (;;) hoard.push(new Array(1e6).fill(Math.random()))
+    switch (kind) {
+      case 'permanent':
+        throw new PermanentError(`chaos: message ${message.id} is refused for good`)
+      case 'throw':
+        throw new Error(`chaos: ${fault}`)
+      case 'hang':
+        await new Promise(() => {})
+        break
+      case 'spin':
+        for (;;);
+      case 'exit':
+        process.exit(3)
+        break
+      case 'oom': {
+        const hoard = []
+        for (;;) hoard.push(new Array(1e6).fill(Math.random()))
+      }
+    }
   }
   const { applied } = await exactlyOnce(message, context, async (tx) => {
     await tx.query('INSERT INTO chaos_effect (message_id, pid, attempt) VALUES ($1, $2, $3)', [
