@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis'
+import { createLogger, type Logger } from '../../src/log.js'
+import { createPublisher, encodeMessage, type PublishMessage, type Publisher } from '../../src/publish.js'
+import type { Sequelize } from 'sequelize'
+import type { Options } from './options.js'
+import { REDIS_URL } from './redis.js'
+import type { Row } from './stats.js'
+
+/** What every scenario gets: a Redis connection for setup and polling, a run id for unique keys. */
+export interface Context {
+  redis: Redis
+  runId: string
+  tmp: string
+  options: Options
+  /** Lines for the report's notes (reduced sizes, caveats seen during the run). */
+  notes: string[]
+}
+
+export type Scenario = (ctx: Context) => Promise<Row[]>
+
+/** The publisher's own log lines go to stderr at warn, away from the table. */
+export const benchLogger = (): Logger => createLogger('warn', process.stderr)
+
+/** A unique stream key per run and side: `bench:<runId>:<scenario>:<run>:<side>`. */
+export const streamKey = (ctx: Context, scenario: string, run: number, side: string) =>
+  `bench:${ctx.runId}:${scenario}:${run}:${side}`
+
+/** n small JSON messages for one stream; ids are left to the publisher (UUIDv7). */
+export const messagesFor = (stream: string, n: number): PublishMessage[] =>
+  Array.from({ length: n }, (_, k) => ({ stream, payload: { n: k, total: 42 } }))
+
+/** The same messages, encoded once into XADD field lists (the plain-XADD baseline). */
+export const encodeAll = (messages: PublishMessage[]): { ids: string[]; entries: string[][] } => {
+  const encoded = messages.map((m) => encodeMessage(m))
+  return { ids: encoded.map((e) => e.id), entries: encoded.map((e) => e.fields) }
+}
+
+/** A publisher as an application would create it: its own Redis connection, the backup when `store`. */
+export const publisherFor = (store: Sequelize | null): Publisher =>
+  createPublisher({ redisUrl: REDIS_URL, store, logger: benchLogger() })
+
+/** publishMany() in consecutive batches; resolves with every message id. */
+export async function publishAll(publisher: Publisher, messages: PublishMessage[], batch = 500) {
+  const ids: string[] = []
+  for (let start = 0; start < messages.length; start += batch) {
+    const results = await publisher.publishMany(messages.slice(start, start + batch))
+    for (const r of results) ids.push(r.id)
+  }
+  return ids
+}
+
+/** Progress on stderr; stdout carries only the table. */
+export const progress = (line: string) => process.stderr.write(`bench: ${line}\n`)
