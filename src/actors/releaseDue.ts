@@ -1,4 +1,3 @@
-import { QueryTypes } from 'sequelize'
 import { fromPromise } from 'xstate'
 import type { DelayInput, ReleaseResult } from '../../machines/types.js'
 import { entryFields } from '../redis/entries.js'
@@ -13,7 +12,9 @@ export const DELIVER_AT_HEADER = 'deliver-at'
  * One release pass, in one transaction: lock the due rows (SKIP LOCKED: several daemons share the
  * work), back them up as sent messages owned by this daemon, XADD them, mark them delivered, commit.
  * The XADD happens before the commit: a crash in between leaves the rows pending, so they are sent
- * again — a duplicate that deduplication absorbs, never a loss.
+ * again — a duplicate that deduplication absorbs, never a loss. The backup rows are committed on
+ * their own, before the XADD: a consumer may ack a released message before this transaction
+ * commits, and its confirmation must find the row.
  */
 export const releaseDue = (res: Resources) =>
   fromPromise<ReleaseResult, DelayInput>(async ({ input }) => {
@@ -29,7 +30,7 @@ export const releaseDue = (res: Resources) =>
         headers: { ...r.headers, [DELIVER_AT_HEADER]: new Date(r.deliver_at).toISOString() },
         fields: r.fields,
       }))
-      await insertBackups(store, messages, input.consumer, transaction)
+      await insertBackups(store, messages, input.consumer, undefined, 'sent')
       const pipeline = res.redis.pipeline()
       for (const m of messages) pipeline.xadd(m.stream, '*', ...entryFields({ ...m, id: m.messageId }))
       const replies = await pipeline.exec()
@@ -37,10 +38,6 @@ export const releaseDue = (res: Resources) =>
       if (!replies || failed) throw failed ?? new Error('no reply from Redis to the delayed XADDs')
       const ids = messages.map((m) => m.messageId)
       await markDelivered(store, ids, transaction)
-      await store.query(
-        `UPDATE redis_message_backup SET status = 'sent', sent_at = now() WHERE message_id = ANY($1)`,
-        { bind: [ids], transaction, type: QueryTypes.UPDATE },
-      )
       return rows.length
     })
     return { released, nextDueInMs: await nextDueInMs(store), now: Date.now() }

@@ -15,23 +15,25 @@ export interface BackupRow {
 }
 
 /**
- * Inserts the rows of one publish batch as pending, owned by `publisherId`. A row whose id exists
- * (a producer retry, a replay) is reset to pending under the new owner, so it is sent again too.
+ * Inserts the rows of one publish batch as pending (or `sent`, for a sender that commits them only
+ * once it is sure to XADD), owned by `publisherId`. A row whose id exists (a producer retry, a
+ * replay) is reset under the new owner, so it is sent again too.
  */
 export async function insertBackups(
   store: Sequelize,
   rows: BackupRow[],
   publisherId: string,
   transaction?: Transaction,
+  status: 'pending' | 'sent' = 'pending',
 ): Promise<void> {
   if (rows.length === 0) return
   await store.query(
-    `INSERT INTO redis_message_backup (message_id, stream, payload, headers, fields, publisher_id)
-     SELECT m, s, p, h::jsonb, f::jsonb, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+    `INSERT INTO redis_message_backup (message_id, stream, payload, headers, fields, publisher_id, status)
+     SELECT m, s, p, h::jsonb, f::jsonb, $6, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
        AS t(m, s, p, h, f)
      ON CONFLICT (message_id) DO UPDATE SET
        stream = EXCLUDED.stream, payload = EXCLUDED.payload, headers = EXCLUDED.headers,
-       fields = EXCLUDED.fields, publisher_id = EXCLUDED.publisher_id, status = 'pending',
+       fields = EXCLUDED.fields, publisher_id = EXCLUDED.publisher_id, status = EXCLUDED.status,
        created_at = now(), sent_at = NULL, acked_at = NULL`,
     {
       bind: [
@@ -41,6 +43,7 @@ export async function insertBackups(
         rows.map((r) => JSON.stringify(r.headers)),
         rows.map((r) => JSON.stringify(r.fields)),
         publisherId,
+        status,
       ],
       transaction,
       type: QueryTypes.INSERT,

@@ -4,7 +4,7 @@ import { test, type TestContext } from 'node:test'
 import { createPublisher } from '../../src/publish.js'
 import { FIXTURES, runCli } from '../support/daemon.js'
 import { query } from '../support/postgres.js'
-import { readAll, testRedis, waitForEntries } from '../support/redis.js'
+import { eventually, readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
 import { migratedStore } from '../support/store.js'
 
@@ -121,6 +121,17 @@ test('two daemons share due delays: each is delivered exactly once', async (t) =
   const entries = await readAll(s.redis, s.stream)
   assert.equal(entries.length, count, 'one stream entry per delayed message')
   assert.equal(new Set(entries.map(([, f]) => f.id)).size, count)
+  // Released messages are backed up before they are sent, so their consumers' acks confirm them.
+  await eventually(
+    async () => {
+      const [row] = await query<{ acked: string }>(
+        s.db.url,
+        `SELECT count(*) FILTER (WHERE status = 'acked') AS acked FROM redis_message_backup`,
+      )
+      return Number(row!.acked) === count
+    },
+    { what: 'every released message to be confirmed acked' },
+  )
 })
 
 test('ackstate publish --delay stores the message for later', async (t) => {
