@@ -15,6 +15,8 @@ export interface PublishRecord {
   outcome: PublishOutcome
   /** The error code of a refusal (ACK_ERR_…, or the Redis error's first word for a raw XADD). */
   code?: string
+  /** The start of the refusal's message. */
+  error?: string
   /** When the publish was started and when it settled (ms since the epoch). */
   t0: number
   t: number
@@ -138,7 +140,11 @@ export function account(input: AccountingInput): Accounting {
   for (const [id, records] of publishedIds) {
     count.attempted++
     const ok = records.find((r) => r.outcome === 'ok')
-    const outcome: PublishOutcome = ok ? 'ok' : records.some((r) => r.outcome === 'unknown') ? 'unknown' : 'failed'
+    const outcome: PublishOutcome = ok
+      ? 'ok'
+      : records.some((r) => r.outcome === 'unknown')
+        ? 'unknown'
+        : 'failed'
     count[outcome]++
     count[(ok ?? records[0]!).via]++
     const settled = settledAt(id) !== null

@@ -4,13 +4,17 @@ import pg from 'pg'
 import type { InvocationRecord } from './accounting.js'
 import { GROUP, STREAM, Scenario, settings, sleep, until, type Daemon } from './harness.js'
 
-const POINTS = ['in a handler', 'between handler and XACK', 'between XACK and the backup confirmation'] as const
+const POINTS = [
+  'in a handler',
+  'between handler and XACK',
+  'between XACK and the backup confirmation',
+] as const
 type Point = (typeof POINTS)[number]
 
 /** Whether an entry is still in the group's PEL (not yet XACKed). */
 async function pending(s: Scenario, entry: string | undefined): Promise<boolean> {
   if (!entry) return false
-  const rows = (await s.admin.xpending(STREAM, GROUP, entry, entry, 1)) as unknown[]
+  const rows = await s.admin.xpending(STREAM, GROUP, entry, entry, 1)
   return rows.length > 0
 }
 
@@ -74,8 +78,9 @@ async function killAt(s: Scenario, point: Point): Promise<{ at: number; landed: 
     const at = await daemonOf(s, victim!.pid).kill9()
     await lock.query('ROLLBACK')
     await sleep(300)
-    const [row] = (
-      await s.sql<{ status: string }>('SELECT status FROM redis_message_backup WHERE message_id = $1', [victim!.id])
+    const [row] = await s.sql<{ status: string }>(
+      'SELECT status FROM redis_message_backup WHERE message_id = $1',
+      [victim!.id],
     )
     return { at, landed: row?.status !== 'acked' }
   } finally {
@@ -85,9 +90,19 @@ async function killAt(s: Scenario, point: Point): Promise<{ at: number; landed: 
 
 /** Waits until every ok publish started before `at` is settled (or `timeoutMs` passed). */
 async function recovered(s: Scenario, at: number, timeoutMs = 20_000): Promise<void> {
-  const before = new Set(s.publishes().filter((p) => p.t0 < at && p.outcome === 'ok').map((p) => p.id))
-  await until(async () => (await s.unsettled()).every((id) => !before.has(id)), 'recovery', timeoutMs, 100).catch(
-    () => s.notes.push(`not recovered within ${timeoutMs} ms of a fault at ${new Date(at).toISOString()}`),
+  const before = new Set(
+    s
+      .publishes()
+      .filter((p) => p.t0 < at && p.outcome === 'ok')
+      .map((p) => p.id),
+  )
+  await until(
+    async () => (await s.unsettled()).every((id) => !before.has(id)),
+    'recovery',
+    timeoutMs,
+    100,
+  ).catch(() =>
+    s.notes.push(`not recovered within ${timeoutMs} ms of a fault at ${new Date(at).toISOString()}`),
   )
 }
 
@@ -120,7 +135,11 @@ test('kill -9 of a daemon at random points, in a loop, with a replacement starte
 })
 
 test('SIGTERM with handlers in flight: they finish and are acked, exit 0, a new daemon goes on', async (t) => {
-  const s = await Scenario.open(t, { family: 'daemon', fault: 'SIGTERM with handlers in flight', handlerMs: 150 })
+  const s = await Scenario.open(t, {
+    family: 'daemon',
+    fault: 'SIGTERM with handlers in flight',
+    handlerMs: 150,
+  })
   let daemon = await s.startDaemon()
   s.startTraffic({ api: 2, raw: 1, everyMs: 100 })
   let inFlight = 0
@@ -138,7 +157,12 @@ test('SIGTERM with handlers in flight: they finish and are acked, exit 0, a new 
     daemon.signal('SIGTERM')
     const exit = await daemon.exited
     assert.equal(exit.code, 0, `SIGTERM: exit code ${exit.code} (${daemon.stderr()})`)
-    const done = new Set(s.invocations().filter((r) => r.e === 'done').map((r) => r.inv))
+    const done = new Set(
+      s
+        .invocations()
+        .filter((r) => r.e === 'done')
+        .map((r) => r.inv),
+    )
     inFlight += running.length
     finished += running.filter((r) => done.has(r.inv)).length
     // No daemon runs until the replacement is up: the fault lasts until then.
@@ -164,7 +188,9 @@ test('SIGSTOP of a daemon past the heartbeat TTL, then SIGCONT: its work is recl
   for (let i = 0; i < settings.runs; i++) {
     await sleep(s.rng.int(200, 600))
     const live = byLive(s)
-    const started = await s.waitForInvocation((r) => r.e === 'start' && live(r), { from: s.invocations().length })
+    const started = await s.waitForInvocation((r) => r.e === 'start' && live(r), {
+      from: s.invocations().length,
+    })
     victim = daemonOf(s, started.pid)
     victim.signal('SIGSTOP')
     const at = Date.now()

@@ -21,7 +21,7 @@ import {
 import { prng, type Prng } from './prng.js'
 import { appendJson, JsonlTail } from './records.js'
 import { recordResult, type ScenarioResult } from './report.js'
-import { adminRedis, OwnCluster, RedisServer, until, type Persistence } from './servers.js'
+import { adminRedis, OwnCluster, RedisServer, SentinelSetup, until, type Persistence } from './servers.js'
 import { ROOT, settings } from './settings.js'
 
 export { ROOT, settings, until }
@@ -39,6 +39,8 @@ export interface ScenarioOptions {
   /** The CHAOS.md row. */
   fault: string
   redis?: { persistence?: Persistence; extra?: string[] }
+  /** Redis through Sentinel: a master, a replica and a sentinel (mode sentinel for the daemons; the harness follows the master too). */
+  sentinel?: boolean
   /** A cluster the scenario created (it stops and starts it); else a database on the shared one. */
   cluster?: OwnCluster
   /** Overrides of the `chaos` consumer. */
@@ -66,8 +68,10 @@ export class Daemon {
   readonly logs: Record<string, unknown>[] = []
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>
   private stderrText = ''
-  private waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
-    []
+  private waiters: {
+    match: (l: Record<string, unknown>) => boolean
+    resolve: (l: Record<string, unknown>) => void
+  }[] = []
 
   constructor(
     readonly child: ChildProcess,
@@ -133,7 +137,10 @@ export class Daemon {
     return Date.now()
   }
 
-  waitForLog(match: (l: Record<string, unknown>) => boolean, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  waitForLog(
+    match: (l: Record<string, unknown>) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<Record<string, unknown>> {
     const found = this.logs.find(match)
     if (found) return Promise.resolve(found)
     return new Promise((resolve, reject) => {
@@ -174,6 +181,27 @@ export function spawnDaemon(
 
 const silent = createLogger('silent')
 
+/** With CHAOS_DEBUG set, a timestamped line on stderr per step of a scenario. */
+export function trace(message: string): void {
+  if (process.env.CHAOS_DEBUG) process.stderr.write(`[chaos ${new Date().toISOString()}] ${message}\n`)
+}
+
+/** A connection to whatever master the sentinel names, moved at once on a switch. */
+function sentinelClient(setup: SentinelSetup): Redis {
+  const redis = new Redis({
+    sentinels: [setup.sentinelAddress],
+    name: SentinelSetup.MASTER_NAME,
+    failoverDetector: true,
+    maxRetriesPerRequest: 2,
+    retryStrategy: (n) => Math.min(n * 100, 1_000),
+    // A connection that landed on a master about to be demoted (it came back while the sentinel was
+    // still switching) answers READONLY from then on: reconnect through the sentinel and resend.
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+  })
+  redis.on('error', () => {})
+  return redis
+}
+
 /**
  * One scenario: its own redis-server, its own database, daemon child processes, a recording
  * publisher, the faults it injected, and at the end the accounting (accounting.ts) written to the
@@ -205,6 +233,8 @@ export class Scenario {
     readonly publisher: Publisher,
     readonly configFile: string,
     readonly config: Record<string, unknown>,
+    /** The master, replica and sentinel, in a Sentinel scenario. */
+    readonly sentinel?: SentinelSetup,
   ) {
     this.rng = prng(settings.seed).fork(options.fault)
     this.publishesFile = path.join(dir, 'publishes.jsonl')
@@ -215,22 +245,39 @@ export class Scenario {
   }
 
   static async open(t: TestContext, options: ScenarioOptions): Promise<Scenario> {
-    const slug = options.fault.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').toLowerCase()
+    const slug = options.fault
+      .replace(/[^A-Za-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .toLowerCase()
     const dir = path.join(settings.out, `${slug}-${randomBytes(3).toString('hex')}`)
     mkdirSync(dir, { recursive: true })
     // t.after hooks run in the order they were registered: this first one stops the daemons and
     // the publisher before the servers and the database they use go away.
-    const holder: { scenario?: Scenario } = {}
+    const holder: { scenario?: Scenario; clients: Redis[] } = { clients: [] }
     t.after(async () => {
       const s = holder.scenario
-      if (!s) return
-      await s.stopTraffic()
-      await Promise.all(s.daemons.map((d) => d.kill9()))
-      await s.publisher.close().catch(() => {})
+      if (s) {
+        await s.stopTraffic()
+        await Promise.all(s.daemons.map((d) => d.kill9()))
+        await s.publisher.close().catch(() => {})
+      }
+      for (const c of holder.clients) c.disconnect()
     })
-    const redis = await RedisServer.open(t, options.redis)
-    const admin = adminRedis(redis.port)
-    t.after(() => admin.disconnect())
+    let redis: RedisServer
+    let admin: Redis
+    let publisherRedis: Redis | undefined
+    let sentinel: SentinelSetup | undefined
+    if (options.sentinel) {
+      // Through the sentinel, like the daemon: both follow the master across a failover.
+      sentinel = await SentinelSetup.open(t)
+      redis = sentinel.servers[0]
+      admin = sentinelClient(sentinel)
+      publisherRedis = sentinelClient(sentinel)
+    } else {
+      redis = await RedisServer.open(t, options.redis)
+      admin = adminRedis(redis.port)
+    }
+    holder.clients = [admin, ...(publisherRedis ? [publisherRedis] : [])]
 
     let dbUrl: string
     if (options.cluster) {
@@ -251,13 +298,27 @@ export class Scenario {
     } finally {
       await sequelize.close()
     }
-    const publisher = createPublisher({ redisUrl: redis.url, databaseUrl: dbUrl, logger: silent })
+    const publisher = createPublisher({
+      ...(publisherRedis ? { redis: publisherRedis } : { redisUrl: redis.url }),
+      databaseUrl: dbUrl,
+      logger: silent,
+    })
 
     const config = {
       logLevel: 'info',
       shutdown: { timeoutMs: 5_000 },
       reclaim: { intervalMs: 250, heartbeatTtlMs: 1_000 },
       republish: { intervalMs: 250, afterMs: 500 },
+      ...(sentinel
+        ? {
+            redis: {
+              mode: 'sentinel',
+              sentinels: [`127.0.0.1:${sentinel.sentinel.port}`],
+              masterName: SentinelSetup.MASTER_NAME,
+              timeoutMs: 1_500,
+            },
+          }
+        : {}),
       ...options.config,
       consumers: [
         {
@@ -280,7 +341,18 @@ export class Scenario {
     }
     const configFile = path.join(dir, 'config.json')
     writeFileSync(configFile, JSON.stringify(config, null, 2))
-    holder.scenario = new Scenario(t, options, dir, redis, admin, dbUrl, publisher, configFile, config)
+    holder.scenario = new Scenario(
+      t,
+      options,
+      dir,
+      redis,
+      admin,
+      dbUrl,
+      publisher,
+      configFile,
+      config,
+      sentinel,
+    )
     return holder.scenario
   }
 
@@ -298,7 +370,12 @@ export class Scenario {
   /** Starts a daemon; resolves once it is connected (its consumers then read at once). */
   async startDaemon({ env = {}, configFile = this.configFile, wait = true } = {}): Promise<Daemon> {
     const n = ++this.daemonCount
-    const daemon = spawnDaemon(this.t, configFile, this.daemonEnv(env), path.join(this.dir, `daemon-${n}.log`))
+    const daemon = spawnDaemon(
+      this.t,
+      configFile,
+      this.daemonEnv(env),
+      path.join(this.dir, `daemon-${n}.log`),
+    )
     this.daemons.push(daemon)
     if (wait) await daemon.waitForLog((l) => l.msg === 'connected to redis')
     return daemon
@@ -335,17 +412,29 @@ export class Scenario {
     const t0 = Date.now()
     let outcome: PublishOutcome = 'ok'
     let code: string | undefined
+    let error: string | undefined
     try {
       await this.publisher.publishMany(batch)
     } catch (err) {
+      error = (err as Error).message?.slice(0, 160)
       code = (err as { code?: string }).code ?? (err as Error).name
       // The store refused: nothing was sent. Anything else (Redis refused or unreachable) happened
       // after the backup row committed: the republisher sends it later, so it may still arrive.
-      outcome = code === 'ACK_ERR_STORE_UNAVAILABLE' || code === 'ACK_ERR_PUBLISH_INVALID' ? 'failed' : 'unknown'
+      outcome =
+        code === 'ACK_ERR_STORE_UNAVAILABLE' || code === 'ACK_ERR_PUBLISH_INVALID' ? 'failed' : 'unknown'
     }
     const t = Date.now()
     for (const m of batch) {
-      this.record({ id: m.id, via: 'api', outcome, t0, t, backup: true, ...(code ? { code } : {}), ...(probe ? { probe } : {}) })
+      this.record({
+        id: m.id,
+        via: 'api',
+        outcome,
+        t0,
+        t,
+        backup: true,
+        ...(code ? { code, error } : {}),
+        ...(probe ? { probe } : {}),
+      })
     }
     return outcome
   }
@@ -353,21 +442,36 @@ export class Scenario {
   /** Writes one entry with a plain XADD (no backup), as any other client would. */
   async publishRaw(
     fields: Record<string, string> = {},
-    { id = this.nextId('raw'), stream = STREAM, payload = `{"n":${this.counter}}` } = {},
+    {
+      id = this.nextId('raw'),
+      stream = STREAM,
+      payload = `{"n":${this.counter}}`,
+    }: { id?: string; stream?: string; payload?: string | Buffer | null } = {},
   ): Promise<PublishOutcome> {
     const t0 = Date.now()
     let outcome: PublishOutcome = 'ok'
     let code: string | undefined
+    let error: string | undefined
     try {
-      const flat = ['id', id, 'payload', payload, ...Object.entries(fields).flat()]
+      const flat: (string | Buffer)[] = ['id', id, ...(payload === null ? [] : ['payload', payload])]
+      flat.push(...Object.entries(fields).flat())
       await this.admin.xadd(stream, '*', ...flat)
     } catch (err) {
       const e = err as Error
       // A Redis error reply (OOM, READONLY…) was not applied; a lost connection may have been.
       code = e.name === 'ReplyError' ? e.message.split(' ')[0] : ((err as { code?: string }).code ?? e.name)
       outcome = e.name === 'ReplyError' ? 'failed' : 'unknown'
+      error = e.message?.slice(0, 160)
     }
-    this.record({ id, via: 'xadd', outcome, t0, t: Date.now(), backup: false, ...(code ? { code } : {}) })
+    this.record({
+      id,
+      via: 'xadd',
+      outcome,
+      t0,
+      t: Date.now(),
+      backup: false,
+      ...(code ? { code, error } : {}),
+    })
     return outcome
   }
 
@@ -395,20 +499,28 @@ export class Scenario {
     match: (r: InvocationRecord) => boolean,
     { from = 0, timeoutMs = 10_000 } = {},
   ): Promise<InvocationRecord> {
-    return until(() => this.invocations().slice(from).find(match), 'a matching handler invocation', timeoutMs, 5)
+    return until(
+      () => this.invocations().slice(from).find(match),
+      'a matching handler invocation',
+      timeoutMs,
+      5,
+    )
   }
 
   /** Ids completed so far. */
   completedIds(): Set<string> {
-    return new Set(this.invocations().filter((r) => r.e === 'done').map((r) => r.id))
+    return new Set(
+      this.invocations()
+        .filter((r) => r.e === 'done')
+        .map((r) => r.id),
+    )
   }
 
   /** Dead letters: every `{stream}:dlq` entry, and the dead_letter rows (id → time). */
   async deadLetters({ table = true } = {}): Promise<Map<string, number>> {
     const out = new Map<string, number>()
     for (const stream of this.streams) {
-      const entries = (await this.admin.xrange(`{${stream}}:dlq`, '-', '+')) as [string, string[]][]
-      for (const [entryId, flat] of entries) {
+      for (const [entryId, flat] of await this.dlqRange(stream)) {
         const f: Record<string, string> = {}
         for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!
         const id = f.id ?? f['dlq.entryId'] ?? entryId
@@ -426,14 +538,27 @@ export class Scenario {
     return out
   }
 
+  /** XRANGE of `{stream}:dlq`; none while that key is of another type (a bad-input scenario). */
+  private async dlqRange(stream: string): Promise<[string, string[]][]> {
+    try {
+      return await this.admin.xrange(`{${stream}}:dlq`, '-', '+')
+    } catch (err) {
+      if ((err as Error).message.startsWith('WRONGTYPE')) return []
+      throw err
+    }
+  }
+
   /** The entries of `{stream}:dlq`: message id, error code and attempts. */
   async deadLetterEntries(stream = STREAM): Promise<{ id: string; code: string; attempts: number }[]> {
-    const entries = (await this.admin.xrange(`{${stream}}:dlq`, '-', '+')) as [string, string[]][]
-    return entries.map(([entryId, flat]) => {
+    return (await this.dlqRange(stream)).map(([entryId, flat]) => {
       const f: Record<string, string> = {}
       for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!
       const error = JSON.parse(f['dlq.error'] ?? '{}') as { code?: string }
-      return { id: f.id ?? f['dlq.entryId'] ?? entryId, code: error.code ?? '?', attempts: Number(f['dlq.attempts']) }
+      return {
+        id: f.id ?? f['dlq.entryId'] ?? entryId,
+        code: error.code ?? '?',
+        attempts: Number(f['dlq.attempts']),
+      }
     })
   }
 
@@ -520,9 +645,15 @@ export class Scenario {
    * absurd (more than the in-flight window per fault).
    */
   async finish(options: FinishOptions = {}): Promise<Accounting> {
+    trace(`${this.options.fault}: finishing`)
     await this.stopTraffic()
-    const drained = await this.drain({ timeoutMs: options.drainMs ?? 30_000, raw: !options.allowUnbackedLoss })
+    const drained = await this.drain({
+      timeoutMs: options.drainMs ?? 30_000,
+      raw: !options.allowUnbackedLoss,
+    })
+    trace(`drained: ${drained}`)
     const probe = await this.probe()
+    trace(`probe: ${JSON.stringify(probe)}`)
     await sleep(300) // late duplicates of the drain's last batches
     const effects = new Map<string, number>()
     for (const row of await this.sql<{ message_id: string; n: string }>(
@@ -530,7 +661,9 @@ export class Scenario {
     )) {
       effects.set(row.message_id, Number(row.n))
     }
+    trace('effects read')
     const deadLettered = await this.deadLetters()
+    trace('dead letters read')
     const invocations = this.invocations()
     const result = account({
       publishes: this.publishes(),
@@ -548,14 +681,18 @@ export class Scenario {
     const batchSize = Number((this.config.consumers as { batchSize?: number }[])[0]!.batchSize ?? 10)
     const bound = (this.faults.length + 1) * Math.max(20, batchSize * 2 * Math.max(1, this.daemonCount))
     const notes = [...this.notes, ...(options.notes ?? [])]
-    if (Number(unconfirmed!.n) > 0) notes.push(`${unconfirmed!.n} completed messages' backup rows left unconfirmed`)
+    if (Number(unconfirmed!.n) > 0)
+      notes.push(`${unconfirmed!.n} completed messages' backup rows left unconfirmed`)
     if (result.failedThenDelivered > 0)
       notes.push(`${result.failedThenDelivered} refused or unknown publishes delivered later`)
     if (!drained) notes.push('not drained')
     const failures: string[] = []
-    if (result.lost.length > 0) failures.push(`lost ${result.lost.length}: ${result.lost.slice(0, 10).join(', ')}`)
+    if (result.lost.length > 0)
+      failures.push(`lost ${result.lost.length}: ${result.lost.slice(0, 10).join(', ')}`)
     if (!options.allowUnbackedLoss && result.lostUnbacked.length > 0)
-      failures.push(`lost (raw XADD) ${result.lostUnbacked.length}: ${result.lostUnbacked.slice(0, 10).join(', ')}`)
+      failures.push(
+        `lost (raw XADD) ${result.lostUnbacked.length}: ${result.lostUnbacked.slice(0, 10).join(', ')}`,
+      )
     if (result.unexpected.length > 0) failures.push(`unexpected ${result.unexpected.join(', ')}`)
     if (result.duplicateEffects > 0) failures.push(`duplicate effects ${result.duplicateEffects}`)
     if (!result.stillConsuming) failures.push('not consuming after healing (the probe never completed)')

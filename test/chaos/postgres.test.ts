@@ -7,9 +7,19 @@ import { OwnCluster } from './servers.js'
 const FAMILY = 'postgresql'
 
 async function recovered(s: Scenario, at: number, timeoutMs = 20_000): Promise<void> {
-  const before = new Set(s.publishes().filter((p) => p.t0 < at && p.outcome === 'ok').map((p) => p.id))
-  await until(async () => (await s.unsettled()).every((id) => !before.has(id)), 'recovery', timeoutMs, 100).catch(
-    () => s.notes.push(`not recovered within ${timeoutMs} ms of a fault at ${new Date(at).toISOString()}`),
+  const before = new Set(
+    s
+      .publishes()
+      .filter((p) => p.t0 < at && p.outcome === 'ok')
+      .map((p) => p.id),
+  )
+  await until(
+    async () => (await s.unsettled()).every((id) => !before.has(id)),
+    'recovery',
+    timeoutMs,
+    100,
+  ).catch(() =>
+    s.notes.push(`not recovered within ${timeoutMs} ms of a fault at ${new Date(at).toISOString()}`),
   )
 }
 
@@ -21,7 +31,10 @@ function refusedNote(s: Scenario): void {
 }
 
 test('PostgreSQL connections terminated under traffic, repeatedly', async (t) => {
-  const s = await Scenario.open(t, { family: FAMILY, fault: 'PostgreSQL connections terminated (3× in a row)' })
+  const s = await Scenario.open(t, {
+    family: FAMILY,
+    fault: 'PostgreSQL connections terminated (3× in a row)',
+  })
   await s.startDaemon()
   s.startTraffic()
   const database = new URL(s.dbUrl).pathname.slice(1)

@@ -15,8 +15,13 @@ async function recovered(s: Scenario, at: number, { timeoutMs = 20_000, raw = tr
       .filter((p) => p.t0 < at && p.outcome === 'ok' && (raw || p.backup))
       .map((p) => p.id),
   )
-  await until(async () => (await s.unsettled()).every((id) => !before.has(id)), 'recovery', timeoutMs, 100).catch(
-    () => s.notes.push(`not recovered within ${timeoutMs} ms of a fault at ${new Date(at).toISOString()}`),
+  await until(
+    async () => (await s.unsettled()).every((id) => !before.has(id)),
+    'recovery',
+    timeoutMs,
+    100,
+  ).catch(() =>
+    s.notes.push(`not recovered within ${timeoutMs} ms of a fault at ${new Date(at).toISOString()}`),
   )
 }
 
@@ -27,7 +32,8 @@ function logCount(s: Scenario, msg: string): number {
 
 function crashNote(s: Scenario): void {
   const crashes = s.daemons.reduce(
-    (n, d) => n + d.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('consumer crashed')).length,
+    (n, d) =>
+      n + d.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('consumer crashed')).length,
     0,
   )
   if (crashes > 0) s.notes.push(`consumer actor crashed ${crashes} times (restarted by the supervisor)`)
@@ -55,7 +61,11 @@ test('Redis kill -9 and restart with AOF everysec: nothing lost', async (t) => {
 })
 
 test('Redis kill -9 and restart without persistence: the backup brings every backed-up message back', async (t) => {
-  const s = await Scenario.open(t, { family: FAMILY, fault: 'Redis restart without persistence (empty)', ...BACKLOG })
+  const s = await Scenario.open(t, {
+    family: FAMILY,
+    fault: 'Redis restart without persistence (empty)',
+    ...BACKLOG,
+  })
   await s.startDaemon()
   s.startTraffic({ api: 4 })
   for (let i = 0; i < settings.runs; i++) {
@@ -67,7 +77,9 @@ test('Redis kill -9 and restart without persistence: the backup brings every bac
     s.fault('redis restart, empty', at, Date.now())
     await recovered(s, at, { raw: false })
   }
-  s.notes.push(`automatic recoveries logged: ${logCount(s, 'stream or group was missing; re-sent the backed-up messages that were lost')}`)
+  s.notes.push(
+    `automatic recoveries logged: ${logCount(s, 'stream or group was missing; re-sent the backed-up messages that were lost')}`,
+  )
   crashNote(s)
   await s.finish({ allowUnbackedLoss: true })
 })
@@ -83,7 +95,9 @@ test('FLUSHALL under traffic: recovery from the backup', async (t) => {
     s.fault('FLUSHALL', at)
     await recovered(s, at, { raw: false })
   }
-  s.notes.push(`automatic recoveries logged: ${logCount(s, 'stream or group was missing; re-sent the backed-up messages that were lost')}`)
+  s.notes.push(
+    `automatic recoveries logged: ${logCount(s, 'stream or group was missing; re-sent the backed-up messages that were lost')}`,
+  )
   crashNote(s)
   await s.finish({ allowUnbackedLoss: true })
 })
@@ -151,7 +165,11 @@ test('Redis out of memory under noeviction: publishers get the error, nothing ac
     )
     const from = s.publishes().length
     await until(
-      () => s.publishes().slice(from).some((p) => p.outcome !== 'ok'),
+      () =>
+        s
+          .publishes()
+          .slice(from)
+          .some((p) => p.outcome !== 'ok'),
       'a publish refused for lack of memory',
       10_000,
     )

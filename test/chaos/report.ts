@@ -20,7 +20,8 @@ export interface ScenarioResult {
   duplicateEffects: number
   unexpected: number
   recoveryMs: (number | null)[]
-  stillConsuming: boolean
+  /** Null where it does not apply (start-up refused by design). */
+  stillConsuming: boolean | null
   probeMs: number | null
   notes: string[]
   durationMs: number
@@ -52,7 +53,7 @@ export function recordSkip(family: string, fault: string, reason: string): void 
     duplicateEffects: 0,
     unexpected: 0,
     recoveryMs: [],
-    stillConsuming: false,
+    stillConsuming: null,
     probeMs: null,
     notes: [],
     durationMs: 0,
@@ -73,7 +74,8 @@ export interface RunInfo {
   exitCode: number
 }
 
-const ms = (v: number | null) => (v === null ? '–' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`)
+const ms = (v: number | null) =>
+  v === null ? '–' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`
 
 /** The results as a Markdown table row each (the order they ran in). */
 export function renderTable(results: ScenarioResult[]): string {
@@ -97,7 +99,7 @@ export function renderTable(results: ScenarioResult[]): string {
       r.duplicateEffects,
       r.unexpected,
       recover,
-      r.stillConsuming ? 'yes' : '**no**',
+      r.stillConsuming === null ? '–' : r.stillConsuming ? 'yes' : '**no**',
       r.passed ? 'pass' : '**FAIL**',
       '',
     ]

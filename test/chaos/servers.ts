@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
@@ -28,7 +28,9 @@ export async function until<T>(
       last = err
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`,
+      )
     }
     await sleep(everyMs)
   }
@@ -59,15 +61,22 @@ export class RedisServer {
     readonly port: number,
     readonly persistence: Persistence,
     private readonly extra: string[],
+    private readonly command: string[] | undefined,
   ) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'ackstate-chaos-redis-'))
   }
 
+  /** `command`: the whole argument list instead of the usual one (a sentinel's config file). */
   static async open(
     t: TestContext,
-    { persistence = 'none', extra = [] }: { persistence?: Persistence; extra?: string[] } = {},
+    {
+      persistence = 'none',
+      extra = [],
+      port,
+      command,
+    }: { persistence?: Persistence; extra?: string[]; port?: number; command?: string[] } = {},
   ): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), persistence, extra)
+    const server = new RedisServer(port ?? (await freePort()), persistence, extra, command)
     t.after(async () => {
       await server.kill()
       rmSync(server.dir, { recursive: true, force: true })
@@ -85,11 +94,21 @@ export class RedisServer {
   }
 
   args(): string[] {
+    if (this.command) return this.command
     const persistence =
       this.persistence === 'aof-everysec'
         ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '']
         : ['--appendonly', 'no', '--save', '']
-    return ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, ...persistence, ...this.extra]
+    return [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      ...persistence,
+      ...this.extra,
+    ]
   }
 
   /** Starts it (again, on the same port and directory); resolves once it answers PING. */
@@ -97,7 +116,11 @@ export class RedisServer {
     this.child = spawn('redis-server', this.args(), { stdio: 'ignore' })
     const probe = adminRedis(this.port)
     try {
-      await until(async () => (await probe.ping()) === 'PONG', `redis-server on ${this.port} to answer`, 15_000)
+      await until(
+        async () => (await probe.ping()) === 'PONG',
+        `redis-server on ${this.port} to answer`,
+        15_000,
+      )
     } finally {
       probe.disconnect()
     }
@@ -178,7 +201,16 @@ export class OwnCluster {
   /** pg_ctl start -w: returns once it accepts connections. */
   async start(): Promise<void> {
     const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`
-    const r = this.run('pg_ctl', ['-D', path.join(this.dir, 'data'), '-o', options, '-l', path.join(this.dir, 'log'), '-w', 'start'])
+    const r = this.run('pg_ctl', [
+      '-D',
+      path.join(this.dir, 'data'),
+      '-o',
+      options,
+      '-l',
+      path.join(this.dir, 'log'),
+      '-w',
+      'start',
+    ])
     if (r.status !== 0) throw new Error(`pg_ctl start failed: ${r.stderr}${r.stdout}`)
     await until(async () => {
       const c = new pg.Client({ connectionString: this.adminUrl })
@@ -200,4 +232,119 @@ export class OwnCluster {
 export function ensureDir(dir: string): string {
   mkdirSync(dir, { recursive: true })
   return dir
+}
+
+/**
+ * A master, its replica and one sentinel (quorum 1, down after 1 s), all redis-server processes the
+ * suite owns on free loopback ports. Resolves once the replica is in sync and the sentinel knows it,
+ * so `SENTINEL FAILOVER` (or a dead master) can promote it.
+ */
+export class SentinelSetup {
+  static readonly MASTER_NAME = 'chaos'
+
+  private constructor(
+    /** [0] starts as the master, [1] as its replica. */
+    readonly servers: [RedisServer, RedisServer],
+    readonly sentinel: RedisServer,
+  ) {}
+
+  static async open(t: TestContext): Promise<SentinelSetup> {
+    const master = await RedisServer.open(t)
+    const replica = await RedisServer.open(t, { extra: ['--replicaof', '127.0.0.1', String(master.port)] })
+    const port = await freePort()
+    const dir = mkdtempSync(path.join(tmpdir(), 'ackstate-chaos-sentinel-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const file = path.join(dir, 'sentinel.conf')
+    const name = SentinelSetup.MASTER_NAME
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 3000`,
+        '',
+      ].join('\n'),
+    )
+    const sentinel = await RedisServer.open(t, { port, command: [file, '--sentinel'] })
+    const setup = new SentinelSetup([master, replica], sentinel)
+    const replicaAdmin = adminRedis(replica.port)
+    const sentinelAdmin = adminRedis(port)
+    try {
+      await until(
+        async () => /master_link_status:up/.test(await replicaAdmin.info('replication')),
+        'the replica to sync',
+      )
+      await until(
+        async () => ((await sentinelAdmin.call('SENTINEL', 'REPLICAS', name)) as unknown[]).length >= 1,
+        'the sentinel to know the replica',
+      )
+    } finally {
+      replicaAdmin.disconnect()
+      sentinelAdmin.disconnect()
+    }
+    return setup
+  }
+
+  get sentinelAddress(): { host: string; port: number } {
+    return { host: '127.0.0.1', port: this.sentinel.port }
+  }
+
+  /** The port of the master the sentinel names now. */
+  async masterPort(): Promise<number> {
+    const admin = adminRedis(this.sentinel.port)
+    try {
+      const [, port] = (await admin.call(
+        'SENTINEL',
+        'GET-MASTER-ADDR-BY-NAME',
+        SentinelSetup.MASTER_NAME,
+      )) as string[]
+      return Number(port)
+    } finally {
+      admin.disconnect()
+    }
+  }
+
+  server(port: number): RedisServer {
+    return this.servers.find((s) => s.port === port)!
+  }
+
+  /** Waits until the sentinel names a master other than `old`, and that one takes writes. */
+  async waitForNewMaster(old: number, timeoutMs = 20_000): Promise<number> {
+    return until(
+      async () => {
+        const port = await this.masterPort()
+        if (port === old) return false
+        const admin = adminRedis(port)
+        try {
+          return /role:master/.test(await admin.info('replication')) ? port : false
+        } finally {
+          admin.disconnect()
+        }
+      },
+      'a new master',
+      timeoutMs,
+      100,
+    )
+  }
+
+  /** Waits until `port` is a replica in sync with the master. */
+  async waitForReplica(port: number, timeoutMs = 20_000): Promise<void> {
+    const admin = adminRedis(port)
+    try {
+      await until(
+        async () => {
+          const info = await admin.info('replication')
+          return /role:slave/.test(info) && /master_link_status:up/.test(info)
+        },
+        `${port} to be a replica in sync`,
+        timeoutMs,
+        100,
+      )
+    } finally {
+      admin.disconnect()
+    }
+  }
 }

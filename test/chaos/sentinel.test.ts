@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+import { loadConfig } from '../../src/config.js'
+import { HANDLER, Scenario, settings, sleep, trace, until } from './harness.js'
+import { recordSkip } from './report.js'
+import { adminRedis, SentinelSetup } from './servers.js'
+
+const FAMILY = 'redis'
+
+/** Null when the daemon's config takes a Sentinel topology; else why not. */
+function sentinelUnsupported(): string | null {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ackstate-chaos-probe-'))
+  try {
+    const file = path.join(dir, 'config.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        redis: { mode: 'sentinel', sentinels: ['127.0.0.1:26379'], masterName: 'm' },
+        consumers: [{ name: 'c', stream: 's', handler: HANDLER }],
+      }),
+    )
+    loadConfig({ file, env: {} })
+    return null
+  } catch (err) {
+    return `this ackstate has no Sentinel mode: ${(err as Error).message}`
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function recovered(s: Scenario, at: number, timeoutMs = 20_000): Promise<void> {
+  const before = new Set(
+    s
+      .publishes()
+      .filter((p) => p.t0 < at && p.outcome === 'ok')
+      .map((p) => p.id),
+  )
+  await until(
+    async () => (await s.unsettled()).every((id) => !before.has(id)),
+    'recovery',
+    timeoutMs,
+    100,
+  ).catch(() =>
+    s.notes.push(`not recovered within ${timeoutMs} ms of a fault at ${new Date(at).toISOString()}`),
+  )
+}
+
+for (const how of ['SENTINEL FAILOVER', 'master kill -9'] as const) {
+  test(`Sentinel failover (${how}) under traffic: nothing lost, the daemon follows the new master`, async (t) => {
+    const fault = `Sentinel failover (${how})`
+    const unsupported = sentinelUnsupported()
+    if (unsupported) {
+      recordSkip(FAMILY, fault, unsupported)
+      t.skip(unsupported)
+      return
+    }
+    const s = await Scenario.open(t, { family: FAMILY, fault, sentinel: true })
+    const setup = s.sentinel!
+    await s.startDaemon()
+    trace('daemon up')
+    s.startTraffic()
+    for (let i = 0; i < settings.runs; i++) {
+      await sleep(s.rng.int(500, 1_200))
+      const old = await setup.masterPort()
+      const at = Date.now()
+      if (how === 'SENTINEL FAILOVER') {
+        const sentinel = adminRedis(setup.sentinel.port)
+        await sentinel
+          .call('SENTINEL', 'FAILOVER', SentinelSetup.MASTER_NAME)
+          .finally(() => sentinel.disconnect())
+        await setup.waitForNewMaster(old)
+      } else {
+        await setup.server(old).kill()
+        await setup.waitForNewMaster(old)
+        // The old master comes back (empty: no persistence) and the sentinel makes it a replica.
+        await setup.server(old).start()
+      }
+      const healedAt = Date.now()
+      trace(`new master after ${healedAt - at} ms`)
+      // The next failover needs the old master back as a replica in sync.
+      if (i + 1 < settings.runs) await setup.waitForReplica(old)
+      trace(`old master a replica again after ${Date.now() - at} ms`)
+      s.fault(how, at, healedAt)
+      await recovered(s, at)
+    }
+    const crashes = s.daemons.reduce(
+      (n, d) =>
+        n + d.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('consumer crashed')).length,
+      0,
+    )
+    if (crashes > 0) s.notes.push(`consumer actor crashed ${crashes} times (restarted by the supervisor)`)
+    await s.finish()
+  })
+}
