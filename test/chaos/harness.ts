@@ -186,12 +186,15 @@ export function trace(message: string): void {
   if (process.env.CHAOS_DEBUG) process.stderr.write(`[chaos ${new Date().toISOString()}] ${message}\n`)
 }
 
-/** A connection to whatever master the sentinel names, moved at once on a switch. */
+/**
+ * A connection to whatever master the sentinel names: a reconnect asks the sentinel again. Without
+ * ioredis's failoverDetector, which left some of these clients closed for good ("Connection is
+ * closed.") after a master was killed; a client on a demoted master reconnects on READONLY instead.
+ */
 function sentinelClient(setup: SentinelSetup): Redis {
   const redis = new Redis({
     sentinels: [setup.sentinelAddress],
     name: SentinelSetup.MASTER_NAME,
-    failoverDetector: true,
     maxRetriesPerRequest: 2,
     retryStrategy: (n) => Math.min(n * 100, 1_000),
     // A connection that landed on a master about to be demoted (it came back while the sentinel was

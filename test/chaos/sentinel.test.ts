@@ -91,6 +91,11 @@ for (const how of ['SENTINEL FAILOVER', 'master kill -9'] as const) {
       0,
     )
     if (crashes > 0) s.notes.push(`consumer actor crashed ${crashes} times (restarted by the supervisor)`)
+    const recoveries = s.daemons.flatMap((d) =>
+      d.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('re-sent the backed-up messages')),
+    )
+    const resent = recoveries.reduce((n, l) => n + Number(l.resent ?? 0), 0)
+    s.notes.push(`recoveries from the backup: ${recoveries.length} (${resent} messages re-sent)`)
     await s.finish()
   })
 }
