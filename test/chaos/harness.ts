@@ -682,7 +682,11 @@ export class Scenario {
       [completed],
     )
     const batchSize = Number((this.config.consumers as { batchSize?: number }[])[0]!.batchSize ?? 10)
-    const bound = (this.faults.length + 1) * Math.max(20, batchSize * 2 * Math.max(1, this.daemonCount))
+    // Absurd: more than the in-flight window per fault, and more than half of everything published.
+    const bound = Math.max(
+      (this.faults.length + 1) * Math.max(20, batchSize * 2 * Math.max(1, this.daemonCount)),
+      Math.ceil(result.published.attempted / 2),
+    )
     const notes = [...this.notes, ...(options.notes ?? [])]
     if (Number(unconfirmed!.n) > 0)
       notes.push(`${unconfirmed!.n} completed messages' backup rows left unconfirmed`)
