@@ -149,7 +149,8 @@ fault, heals, drains, publishes a probe, and counts (test/chaos/accounting.ts):
   committed, or a lost reply: it may still arrive).
 - **lost**: published ok with the backup, never completed nor dead-lettered. Must be 0.
 - **lost, raw XADD**: published ok by a plain XADD (no backup), never completed nor dead-lettered. Must
-  be 0 unless Redis itself lost the data (no persistence, FLUSHALL), where nothing else holds a copy.
+  be 0 unless Redis itself lost the data (a restart without persistence, FLUSHALL, a failover:
+  replication is asynchronous), where nothing else holds a copy.
 - **duplicate invocations**: handler runs of an id after (or alongside) its first completion — the
   at-least-once window; reported, failed only when absurd.
 - **duplicate effects**: extra rows written through \`exactlyOnce()\`. Must be 0.
