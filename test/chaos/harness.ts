@@ -53,6 +53,13 @@ export interface ScenarioOptions {
   handlerMs?: number
 }
 
+/** Compares two stream entry ids (`ms-seq`). */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number]
+  const [bm, bs] = b.split('-').map(Number) as [number, number]
+  return am - bm || as - bs
+}
+
 /** A dead letter as read from `{stream}:dlq`. */
 export interface Letter {
   id: string
@@ -195,18 +202,19 @@ export function trace(message: string): void {
 }
 
 /**
- * A connection to whatever master the sentinel names: a reconnect asks the sentinel again. Without
- * ioredis's failoverDetector, which left some of these clients closed for good ("Connection is
- * closed.") after a master was killed; a client on a demoted master reconnects on READONLY instead.
+ * A connection to whatever master the sentinel names, made like src/redis/connect.ts makes the
+ * daemon's (ioredis's failover detector moves it at once on +switch-master), and like the daemon's
+ * resources replaced by the Scenario once ioredis ended it (that detector leaves some clients closed
+ * for good after a master was killed). One that still lands on a master about to be demoted
+ * reconnects on READONLY.
  */
 function sentinelClient(setup: SentinelSetup): Redis {
   const redis = new Redis({
     sentinels: [setup.sentinelAddress],
     name: SentinelSetup.MASTER_NAME,
+    failoverDetector: true,
     maxRetriesPerRequest: 2,
-    retryStrategy: (n) => Math.min(n * 100, 1_000),
-    // A connection that landed on a master about to be demoted (it came back while the sentinel was
-    // still switching) answers READONLY from then on: reconnect through the sentinel and resend.
+    retryStrategy: (n) => Math.min(n * 100, 2_000),
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   })
   redis.on('error', () => {})
@@ -239,10 +247,9 @@ export class Scenario {
     readonly options: ScenarioOptions,
     readonly dir: string,
     readonly redis: RedisServer,
-    /** The harness's own connection to the scenario's Redis (admin commands, raw XADD). */
-    readonly admin: Redis,
+    private adminClient: Redis,
     readonly dbUrl: string,
-    readonly publisher: Publisher,
+    private publisherClient: Publisher,
     readonly configFile: string,
     readonly config: Record<string, unknown>,
     /** The master, replica and sentinel, in a Sentinel scenario. */
@@ -254,6 +261,35 @@ export class Scenario {
     this.publishTail = new JsonlTail(this.publishesFile)
     this.invocationTail = new JsonlTail(this.invocationsFile)
     this.streams = (config.consumers as { stream: string }[]).map((c) => c.stream)
+  }
+
+  /** The publisher's own Sentinel connection, in a Sentinel scenario. */
+  publisherRedis: Redis | undefined
+  /** Every connection the harness opened, disconnected at the end. */
+  clients: Redis[] = []
+
+  /** The harness's own connection to the scenario's Redis (admin commands, raw XADD). */
+  get admin(): Redis {
+    if (this.sentinel && this.adminClient.status === 'end') {
+      this.adminClient = sentinelClient(this.sentinel)
+      this.clients.push(this.adminClient)
+    }
+    return this.adminClient
+  }
+
+  /** The recording publisher's Publisher (the API, with the backup). */
+  get publisher(): Publisher {
+    if (this.sentinel && this.publisherRedis?.status === 'end') {
+      void this.publisherClient.close().catch(() => {})
+      this.publisherRedis = sentinelClient(this.sentinel)
+      this.clients.push(this.publisherRedis)
+      this.publisherClient = createPublisher({
+        redis: this.publisherRedis,
+        databaseUrl: this.dbUrl,
+        logger: silent,
+      })
+    }
+    return this.publisherClient
   }
 
   static async open(t: TestContext, options: ScenarioOptions): Promise<Scenario> {
@@ -353,7 +389,7 @@ export class Scenario {
     }
     const configFile = path.join(dir, 'config.json')
     writeFileSync(configFile, JSON.stringify(config, null, 2))
-    holder.scenario = new Scenario(
+    const scenario = new Scenario(
       t,
       options,
       dir,
@@ -365,7 +401,10 @@ export class Scenario {
       config,
       sentinel,
     )
-    return holder.scenario
+    scenario.publisherRedis = publisherRedis
+    scenario.clients = holder.clients
+    holder.scenario = scenario
+    return scenario
   }
 
   /** Environment of a daemon of this scenario. */
@@ -610,21 +649,30 @@ export class Scenario {
    * PEL, and no backup row still pending. Returns false (with a note) if that takes over `timeoutMs`.
    */
   async drain({ timeoutMs = 30_000, raw = true } = {}): Promise<boolean> {
+    let state = ''
     try {
       await until(
         async () => {
-          if ((await this.unsettled({ raw })).length > 0) return false
+          const unsettled = await this.unsettled({ raw })
+          state = `${unsettled.length} ok publishes unsettled`
+          if (unsettled.length > 0) return false
           for (const stream of this.streams) {
+            // Undelivered: the stream's last entry is past the group's last-delivered id (XINFO's lag
+            // can stay wrong after a failover).
+            const [last] = await this.admin.xrevrange(stream, '+', '-', 'COUNT', 1)
             const groups = (await this.admin.xinfo('GROUPS', stream)) as unknown[][]
             for (const flat of groups) {
               const info: Record<string, unknown> = {}
               for (let i = 0; i + 1 < flat.length; i += 2) info[String(flat[i])] = flat[i + 1]
-              if (Number(info.pending) > 0 || (info.lag !== null && Number(info.lag) > 0)) return false
+              const delivered = String(info['last-delivered-id'])
+              state = `${stream} ${String(info.name)}: pending ${String(info.pending)}, last entry ${last?.[0]}, last delivered ${delivered}`
+              if (Number(info.pending) > 0 || (last && compareIds(last[0], delivered) > 0)) return false
             }
           }
           const [row] = await this.sql<{ n: string }>(
             "SELECT count(*) AS n FROM redis_message_backup WHERE status = 'pending'",
           )
+          state = `${row!.n} backup rows pending`
           return Number(row!.n) === 0
         },
         'the drain',
@@ -633,8 +681,7 @@ export class Scenario {
       )
       return true
     } catch {
-      const left = await this.unsettled({ raw }).catch(() => [])
-      this.notes.push(`drain timed out after ${timeoutMs} ms (${left.length} ok publishes unsettled)`)
+      this.notes.push(`drain timed out after ${timeoutMs} ms (${state})`)
       return false
     }
   }
