@@ -41,6 +41,11 @@ export interface ScenarioOptions {
   redis?: { persistence?: Persistence; extra?: string[] }
   /** Redis through Sentinel: a master, a replica and a sentinel (mode sentinel for the daemons; the harness follows the master too). */
   sentinel?: boolean
+  /**
+   * Whether the harness's publisher and raw client move at once on +switch-master (true, like the
+   * daemon's connections) or only when a command fails (a client of another service).
+   */
+  failoverDetector?: boolean
   /** A cluster the scenario created (it stops and starts it); else a database on the shared one. */
   cluster?: OwnCluster
   /** Overrides of the `chaos` consumer. */
@@ -208,11 +213,11 @@ export function trace(message: string): void {
  * for good after a master was killed). One that still lands on a master about to be demoted
  * reconnects on READONLY.
  */
-function sentinelClient(setup: SentinelSetup): Redis {
+function sentinelClient(setup: SentinelSetup, failoverDetector = true): Redis {
   const redis = new Redis({
     sentinels: [setup.sentinelAddress],
     name: SentinelSetup.MASTER_NAME,
-    failoverDetector: true,
+    failoverDetector,
     maxRetriesPerRequest: 2,
     retryStrategy: (n) => Math.min(n * 100, 2_000),
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
@@ -271,7 +276,7 @@ export class Scenario {
   /** The harness's own connection to the scenario's Redis (admin commands, raw XADD). */
   get admin(): Redis {
     if (this.sentinel && this.adminClient.status === 'end') {
-      this.adminClient = sentinelClient(this.sentinel)
+      this.adminClient = sentinelClient(this.sentinel, this.options.failoverDetector)
       this.clients.push(this.adminClient)
     }
     return this.adminClient
@@ -281,7 +286,7 @@ export class Scenario {
   get publisher(): Publisher {
     if (this.sentinel && this.publisherRedis?.status === 'end') {
       void this.publisherClient.close().catch(() => {})
-      this.publisherRedis = sentinelClient(this.sentinel)
+      this.publisherRedis = sentinelClient(this.sentinel, this.options.failoverDetector)
       this.clients.push(this.publisherRedis)
       this.publisherClient = createPublisher({
         redis: this.publisherRedis,
@@ -319,8 +324,8 @@ export class Scenario {
       // Through the sentinel, like the daemon: both follow the master across a failover.
       sentinel = await SentinelSetup.open(t)
       redis = sentinel.servers[0]
-      admin = sentinelClient(sentinel)
-      publisherRedis = sentinelClient(sentinel)
+      admin = sentinelClient(sentinel, options.failoverDetector)
+      publisherRedis = sentinelClient(sentinel, options.failoverDetector)
     } else {
       redis = await RedisServer.open(t, options.redis)
       admin = adminRedis(redis.port)

@@ -62,63 +62,83 @@ async function recovered(s: Scenario, at: number, timeoutMs = 20_000): Promise<v
   )
 }
 
-for (const how of ['SENTINEL FAILOVER', 'master kill -9'] as const) {
-  test(`Sentinel failover (${how}) under traffic: nothing lost, the daemon follows the new master`, async (t) => {
-    const fault = `Sentinel failover (${how})`
-    const unsupported = sentinelUnsupported()
-    if (unsupported) {
-      recordSkip(FAMILY, fault, unsupported)
-      t.skip(unsupported)
-      return
-    }
-    const s = await Scenario.open(t, { family: FAMILY, fault, sentinel: true })
-    const setup = s.sentinel!
-    // With /metrics: its Redis connection is its own, and must follow the failover too.
-    const port = await freePort()
-    await s.startDaemon({ env: { PORT: String(port) } })
-    trace('daemon up')
-    s.startTraffic()
-    for (let i = 0; i < settings.runs; i++) {
-      await sleep(s.rng.int(500, 1_200))
-      const old = await setup.masterPort()
-      const at = Date.now()
-      if (how === 'SENTINEL FAILOVER') {
-        const sentinel = adminRedis(setup.sentinel.port)
-        await sentinel
-          .call('SENTINEL', 'FAILOVER', SentinelSetup.MASTER_NAME)
-          .finally(() => sentinel.disconnect())
-        await setup.waitForNewMaster(old)
-      } else {
-        await setup.server(old).kill()
-        await setup.waitForNewMaster(old)
-        // The old master comes back (empty: no persistence) and the sentinel makes it a replica.
-        await setup.server(old).start()
+const VARIANTS = [
+  { how: 'SENTINEL FAILOVER', detector: true, todo: undefined },
+  { how: 'master kill -9', detector: true, todo: undefined },
+  {
+    how: 'SENTINEL FAILOVER',
+    detector: false,
+    // A known defect of src/, reported with the suite: the daemon diffs the backup against the new
+    // master once, when it notices the switch; a publisher still on the old master until the sentinel
+    // demotes it (up to its 10 s INFO period) writes rows marked sent whose entries the demotion then
+    // discards, and nothing re-sends them. A todo: counted in CHAOS.md, not failing the run.
+    todo: 'backed-up messages published to the old master after the daemon diffed are lost (see CHAOS.md)',
+  },
+] as const
+
+for (const { how, detector, todo } of VARIANTS) {
+  const suffix = detector ? '' : ', publishers without the failover detector'
+  test(
+    `Sentinel failover (${how}${suffix}) under traffic: nothing lost, the daemon follows the new master`,
+    { todo },
+    async (t) => {
+      const fault = `Sentinel failover (${how}${suffix})`
+      const unsupported = sentinelUnsupported()
+      if (unsupported) {
+        recordSkip(FAMILY, fault, unsupported)
+        t.skip(unsupported)
+        return
       }
-      const healedAt = Date.now()
-      trace(`new master after ${healedAt - at} ms`)
-      // The next failover needs the old master back as a replica in sync.
-      if (i + 1 < settings.runs) await setup.waitForReplica(old)
-      trace(`old master a replica again after ${Date.now() - at} ms`)
-      s.fault(how, at, healedAt)
-      await recovered(s, at)
-    }
-    s.notes.push(
-      `after the failover /metrics says ackstate_collector_up{source="redis"} ${await redisCollectorUp(port)}`,
-    )
-    const crashes = s.daemons.reduce(
-      (n, d) =>
-        n + d.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('consumer crashed')).length,
-      0,
-    )
-    if (crashes > 0) s.notes.push(`consumer actor crashed ${crashes} times (restarted by the supervisor)`)
-    const recoveries = s.daemons.flatMap((d) =>
-      d.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('re-sent the backed-up messages')),
-    )
-    const resent = recoveries.reduce((n, l) => n + Number(l.resent ?? 0), 0)
-    s.notes.push(`recoveries from the backup: ${recoveries.length} (${resent} messages re-sent)`)
-    // A raw XADD the old master acknowledged while the sentinel was switching (before it was demoted,
-    // or not yet replicated when it died) is gone: Redis replicates asynchronously, and nothing else
-    // has a copy. Reported; backed-up messages must all arrive.
-    await s.finish({ allowUnbackedLoss: true })
-  })
+      const s = await Scenario.open(t, { family: FAMILY, fault, sentinel: true, failoverDetector: detector })
+      if (todo) s.notes.push(`a known defect, run as a todo: ${todo}`)
+      const setup = s.sentinel!
+      // With /metrics: its Redis connection is its own, and must follow the failover too.
+      const port = await freePort()
+      await s.startDaemon({ env: { PORT: String(port) } })
+      trace('daemon up')
+      s.startTraffic()
+      for (let i = 0; i < settings.runs; i++) {
+        await sleep(s.rng.int(500, 1_200))
+        const old = await setup.masterPort()
+        const at = Date.now()
+        if (how === 'SENTINEL FAILOVER') {
+          const sentinel = adminRedis(setup.sentinel.port)
+          await sentinel
+            .call('SENTINEL', 'FAILOVER', SentinelSetup.MASTER_NAME)
+            .finally(() => sentinel.disconnect())
+          await setup.waitForNewMaster(old)
+        } else {
+          await setup.server(old).kill()
+          await setup.waitForNewMaster(old)
+          // The old master comes back (empty: no persistence) and the sentinel makes it a replica.
+          await setup.server(old).start()
+        }
+        const healedAt = Date.now()
+        trace(`new master after ${healedAt - at} ms`)
+        // The next failover needs the old master back as a replica in sync.
+        if (i + 1 < settings.runs) await setup.waitForReplica(old)
+        trace(`old master a replica again after ${Date.now() - at} ms`)
+        s.fault(how, at, healedAt)
+        await recovered(s, at)
+      }
+      s.notes.push(
+        `after the failover /metrics says ackstate_collector_up{source="redis"} ${await redisCollectorUp(port)}`,
+      )
+      const crashes = s.daemons.reduce(
+        (n, d) =>
+          n + d.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('consumer crashed')).length,
+        0,
+      )
+      if (crashes > 0) s.notes.push(`consumer actor crashed ${crashes} times (restarted by the supervisor)`)
+      const recoveries = s.daemons.flatMap((d) =>
+        d.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('re-sent the backed-up messages')),
+      )
+      const resent = recoveries.reduce((n, l) => n + Number(l.resent ?? 0), 0)
+      s.notes.push(`recoveries from the backup: ${recoveries.length} (${resent} messages re-sent)`)
+      // A raw XADD the old master acknowledged while the sentinel was switching (before it was demoted,
+      // or not yet replicated when it died) is gone: Redis replicates asynchronously, and nothing else
+      // has a copy. Reported; backed-up messages must all arrive.
+      await s.finish({ allowUnbackedLoss: true })
+    },
+  )
 }
