@@ -184,7 +184,8 @@ test('a replay of a message re-sent from the backup starts again at attempt 1, a
 
   await redis.set(gate, '1')
   assert.equal((await dlq(t, ['replay', '--stream', stream], { DATABASE_URL: url })).code, 0)
-  const [handled] = await waitForEntries(redis, seen, 1)
+  // Generous: once, on a machine loaded by other suites, this took over 10 s (2.8 s alone).
+  const [handled] = await waitForEntries(redis, seen, 1, 30_000)
   const message = JSON.parse(handled!.message!) as Record<string, unknown>
   assert.deepEqual(
     { attempt: message.attempt, headers: message.headers },
