@@ -4,6 +4,8 @@ import convict from 'convict'
 import { ConfigError } from './errors.js'
 import { LOG_LEVELS, type LogLevel } from './log.js'
 import { checkConsumers, type ConsumerConfig } from './consumerConfig.js'
+import { checkRedisTopology, redisSchema, type RedisMode, type RedisTopology } from './redisConfig.js'
+import { checkKeySlots } from './redis/slotCheck.js'
 
 export type { ConsumerConfig }
 
@@ -12,6 +14,8 @@ export interface Config {
   /** Absolute path of the file it came from. */
   file: string
   redisUrl: string
+  /** Standalone (redisUrl), Sentinel or Cluster; redisUrl still gives credentials, database and TLS. */
+  redis: RedisTopology
   databaseUrl: string
   port: number | null
   logLevel: LogLevel
@@ -121,6 +125,7 @@ export const schema = {
     env: 'REDIS_URL',
     sensitive: true,
   },
+  redis: redisSchema,
   databaseUrl: {
     doc: 'PostgreSQL URL (set by Heroku Postgres), for the message backup.',
     format: 'postgres-url',
@@ -312,10 +317,19 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
         'daemon look dead. Raise the TTL or shorten the interval.',
     )
   }
+  const redis: RedisTopology = { ...conf.get('redis'), mode: conf.get('redis.mode') as RedisMode }
+  try {
+    checkRedisTopology(redis, conf.get('redisUrl'))
+  } catch (err) {
+    throw new ConfigError('ACK_ERR_CONFIG', `Invalid config in ${absolute}: ${(err as Error).message}.`)
+  }
   const consumers = checkConsumers(conf.get('consumers'), path.dirname(absolute), absolute)
+  // On a Cluster a multi-key command must stay in one slot; refuse a layout that would not.
+  checkKeySlots(consumers, absolute)
   return {
     file: absolute,
     redisUrl: conf.get('redisUrl'),
+    redis,
     databaseUrl: conf.get('databaseUrl'),
     port: conf.get('port'),
     logLevel: conf.get('logLevel') as LogLevel,
@@ -348,7 +362,8 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
 
 /** The configuration as it may be logged: URLs are replaced by "[Sensitive]". */
 export function printableConfig(config: Config): Record<string, unknown> {
-  return { ...config, redisUrl: '[Sensitive]', databaseUrl: '[Sensitive]' }
+  const redis = { ...config.redis, sentinelPassword: config.redis.sentinelPassword && '[Sensitive]' }
+  return { ...config, redisUrl: '[Sensitive]', redis, databaseUrl: '[Sensitive]' }
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

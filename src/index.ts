@@ -17,6 +17,7 @@ export type { ErrorCode } from './errors.js'
 export type { HandlerMessage, HandlerContext, HandlerFn } from './pool/protocol.js'
 export { loadConfig } from './config.js'
 export type { Config, ConsumerConfig } from './config.js'
+export type { RedisMode, RedisTopology } from './redisConfig.js'
 export { uuidv7 } from './ids.js'
 export { exactlyOnce } from './exactlyOnce.js'
 export type {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
 import type { Sequelize, Transaction } from 'sequelize'
 import { PublishError, StoreError } from './errors.js'
 import {
@@ -11,10 +10,13 @@ import {
   type PublishResult,
 } from './publishMessage.js'
 import { createLogger, type Logger } from './log.js'
-import { closeRedis, connectRedis } from './redis/connect.js'
+import { closeRedis, connectRedis, type RedisClient } from './redis/connect.js'
 import { consumerName } from './redis/consumerName.js'
 import { classify } from './redis/errors.js'
 import { heartbeatKey } from './redis/keys.js'
+import { pipelineBySlot } from './redis/pipelineBySlot.js'
+import { redisSettingsFromEnv } from './redis/settings.js'
+import type { RedisTopology } from './redisConfig.js'
 import { disownBackups, insertBackups, type BackupRow } from './store/backup.js'
 import { createStore } from './store/connect.js'
 import { BackupConfirmer } from './store/confirmer.js'
@@ -24,10 +26,15 @@ export { dueTime, encodeMessage, MAX_DELAY_MS } from './publishMessage.js'
 export type { PublishMessage, PublishOptions, PublishResult } from './publishMessage.js'
 
 export interface PublisherOptions {
-  /** An ioredis connection to use (not closed by close()), or… */
-  redis?: Redis
-  /** …a URL to open one; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
+  /** An ioredis connection (a Redis or a Cluster) to use (not closed by close()), or… */
+  redis?: RedisClient
+  /** …a URL to open one (credentials and TLS in every mode); defaults to REDIS_URL, then redis://127.0.0.1:6379. */
   redisUrl?: string
+  /**
+   * Sentinel or Cluster (the config's `redis` section); defaults to REDIS_MODE, REDIS_SENTINELS,
+   * REDIS_MASTER_NAME and REDIS_CLUSTER_NODES, else standalone on the URL.
+   */
+  topology?: RedisTopology
   logger?: Logger
   /** PostgreSQL for the backup (an opened sequelize instance, not closed by close()), or… */
   store?: Sequelize | null
@@ -51,8 +58,11 @@ export interface PublisherOptions {
 export class Publisher {
   /** Owner id written on backup rows; its heartbeat tells the republisher this publisher is alive. */
   readonly publisherId: string
-  private readonly redis: Redis
+  private connection: RedisClient
   private readonly ownsRedis: boolean
+  /** How to open the connection again should ioredis end it (a Cluster that lost every node). */
+  private readonly reopen: (() => RedisClient) | null
+  private closed = false
   private readonly store: Sequelize | null
   private readonly ownsStore: boolean
   private readonly backup: (stream: string) => boolean
@@ -64,11 +74,16 @@ export class Publisher {
   constructor(options: PublisherOptions = {}) {
     this.log = options.logger ?? createLogger('warn')
     if (options.redis) {
-      this.redis = options.redis
+      this.connection = options.redis
       this.ownsRedis = false
+      this.reopen = null
     } else {
-      const url = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-      this.redis = connectRedis(url, 'publisher', this.log)
+      // Validated like the config's keys: a typo fails here, not as a connection to somewhere else.
+      const env = { ...process.env, ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}) }
+      const fromEnv = redisSettingsFromEnv(env)
+      const target = { redisUrl: fromEnv.redisUrl, redis: options.topology ?? fromEnv.redis }
+      this.reopen = () => connectRedis(target, 'publisher', this.log)
+      this.connection = this.reopen()
       this.ownsRedis = true
     }
     if (options.store !== undefined) {
@@ -86,6 +101,12 @@ export class Publisher {
     this.backup = typeof backup === 'function' ? backup : () => backup
     this.publisherId = options.publisherId ?? `publisher-${consumerName()}-${randomBytes(3).toString('hex')}`
     if (this.store && options.heartbeat !== false) this.startHeartbeat(options.heartbeatTtlMs ?? 3_000)
+  }
+
+  /** The connection; one this publisher opened and ioredis gave up on is opened again. */
+  private get redis(): RedisClient {
+    if (this.reopen && !this.closed && this.connection.status === 'end') this.connection = this.reopen()
+    return this.connection
   }
 
   async publish(message: PublishMessage, options: PublishOptions = {}): Promise<PublishResult> {
@@ -181,25 +202,30 @@ export class Publisher {
     }
   }
 
-  /** One pipelined round trip; on a refusal the backed-up rows are handed to the republisher. */
+  /**
+   * One pipelined round trip (on a Cluster one per slot, in parallel); on a refusal the backed-up
+   * rows are handed to the republisher.
+   */
   private async send(
     encoded: { id: string; stream: string; fields: string[] }[],
     rows: BackupRow[],
   ): Promise<string[]> {
-    const pipeline = this.redis.pipeline()
-    for (const e of encoded) pipeline.xadd(e.stream, '*', ...e.fields)
-    let replies: [Error | null, unknown][] | null
-    try {
-      replies = await pipeline.exec()
-    } catch (err) {
-      await this.disown(rows)
-      throw classify(err, 'XADD')
-    }
-    const failures = (replies ?? []).filter(([err]) => err)
-    if (!replies || failures.length > 0) {
-      await this.disown(rows)
-      const first = failures[0]?.[0] ?? new Error('no reply from Redis')
-      throw classify(first, `XADD (${failures.length || encoded.length} of ${encoded.length} refused)`)
+    const replies = (
+      await pipelineBySlot(
+        this.redis,
+        encoded,
+        (e) => e.stream,
+        (pipeline, e) => pipeline.xadd(e.stream, '*', ...e.fields),
+      )
+    ).map((r) => r[0]!)
+    const failures = replies.filter(([err]) => err)
+    if (failures.length > 0) {
+      // On a Cluster one slot may refuse while others took their entries: only the refused rows go
+      // to the republisher (a wholesale re-send would duplicate the rest).
+      const refused = new Set(encoded.filter((_, i) => replies[i]![0]).map((e) => e.id))
+      this.confirmer?.sent(rows.filter((r) => !refused.has(r.messageId)).map((r) => r.messageId))
+      await this.disown(rows.filter((r) => refused.has(r.messageId)))
+      throw classify(failures[0]![0], `XADD (${failures.length} of ${encoded.length} refused)`)
     }
     this.confirmer?.sent(rows.map((r) => r.messageId))
     return replies.map(([, entryId]) => entryId as string)
@@ -237,7 +263,8 @@ export class Publisher {
       clearInterval(this.heartbeat)
       await this.redis.del(heartbeatKey(this.publisherId)).catch(() => {})
     }
-    if (this.ownsRedis) await closeRedis(this.redis)
+    this.closed = true
+    if (this.ownsRedis) await closeRedis(this.connection)
     if (this.ownsStore) await this.store!.close()
   }
 }

@@ -2,7 +2,8 @@ import type { Sequelize } from 'sequelize'
 import type { Config, ConsumerConfig } from './config.js'
 import { childFor, type Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
-import { closeRedis, connectRedis, type Redis } from './redis/connect.js'
+import { closeRedis, connectRedis, type RedisClient } from './redis/connect.js'
+import { FailoverWatch } from './recovery/failoverWatch.js'
 import { RetrySchedule } from './retry/schedule.js'
 import { BackupConfirmer } from './store/confirmer.js'
 
@@ -15,9 +16,9 @@ const CONFIRM_DRAIN_MS = 1_500
  */
 export class Resources {
   /** Shared connection for non-blocking commands (XACK, XADD, XGROUP). */
-  private shared: Redis | null = null
+  private shared: RedisClient | null = null
   /** One blocking connection per consumer: a blocked XREADGROUP must not stall anyone else. */
-  readonly readers = new Map<string, Redis>()
+  readonly readers = new Map<string, RedisClient>()
   private readonly consumers = new Map<string, ConsumerConfig>()
   private readonly loggers = new Map<string, Logger>()
   /** Every pool opened and not yet retired: what close() must close. */
@@ -26,6 +27,8 @@ export class Resources {
   readonly schedule: RetrySchedule
   /** Writes backup confirmations and attempt counts in the background; null without a store. */
   readonly confirmer: BackupConfirmer | null
+  /** Notices when the server behind a stream changed (a failover) and re-sends what it lacks. */
+  readonly failovers: FailoverWatch
 
   constructor(
     readonly config: Config,
@@ -38,16 +41,29 @@ export class Resources {
     this.schedule = new RetrySchedule(config.reclaim.intervalMs)
     this.everyPool = new Set(pools.values())
     this.confirmer = store ? new BackupConfirmer(store, log.child({ actor: 'backup-confirmer' })) : null
+    this.failovers = new FailoverWatch(this)
     for (const c of config.consumers) {
       this.consumers.set(c.name, c)
       this.loggers.set(c.name, childFor(log, `consumer-${c.name}`, { stream: c.stream, group: c.group }))
     }
   }
 
-  get redis(): Redis {
-    this.shared ??= connectRedis(this.config.redisUrl, 'commands', this.log)
+  /**
+   * The shared connection (standalone, Sentinel or Cluster, per `redis.mode`). ioredis reconnects by
+   * itself; one it has ended anyway is replaced rather than failing every command from then on.
+   */
+  get redis(): RedisClient {
+    if (this.shared?.status === 'end') this.shared = null
+    if (!this.shared) {
+      const shared = connectRedis(this.config, 'commands', this.log)
+      shared.on('ready', () => this.brokerReady())
+      this.shared = shared
+    }
     return this.shared
   }
+
+  /** Called each time the shared connection is (again) ready; the runtime wakes waiting consumers. */
+  brokerReady: () => void = () => {}
 
   /**
    * The current state of every actor, by id (set by the runtime once its actors exist): published in
@@ -128,19 +144,24 @@ export class Resources {
     return this.loggers.get(name) ?? this.log
   }
 
-  reader(name: string, consumer: string): Redis {
+  /** The consumer's blocking connection, opened (again) when it has none or ioredis ended it. */
+  reader(name: string, consumer: string): RedisClient {
     let r = this.readers.get(name)
-    if (!r) {
-      r = connectRedis(this.config.redisUrl, `reader:${name}:${consumer}`, this.logFor(name))
+    if (r?.status === 'end') this.dropReader(name)
+    if (!r || r.status === 'end') {
+      r = connectRedis(this.config, `reader:${name}:${consumer}`, this.logFor(name), { blocking: true })
       this.readers.set(name, r)
     }
     return r
   }
 
-  /** Drops a consumer's blocking connection at once; a blocked XREADGROUP ends with it. */
-  dropReader(name: string): void {
+  /**
+   * Drops a consumer's blocking connection at once; a blocked XREADGROUP ends with it. With `only`,
+   * only if that is still the consumer's connection (a late timer must not drop its replacement).
+   */
+  dropReader(name: string, only?: RedisClient): void {
     const r = this.readers.get(name)
-    if (!r) return
+    if (!r || (only && r !== only)) return
     this.readers.delete(name)
     r.disconnect()
   }

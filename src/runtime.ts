@@ -29,6 +29,7 @@ import { createPools, probePools } from './pool/pools.js'
 import { consumerName } from './redis/consumerName.js'
 import { moduleHash, planReload, type ReloadPlan } from './reload.js'
 import { heartbeatKey } from './redis/keys.js'
+import { warnOnEviction } from './redis/evictionPolicy.js'
 import { Resources } from './resources.js'
 
 type ConsumerRef = ActorRefFrom<typeof consumerMachine>
@@ -142,6 +143,7 @@ export function startRuntime(
             config.reclaim.heartbeatTtlMs,
           )
           supervisorLog.info({ consumers: config.consumers.length, consumer }, 'connected to redis')
+          await warnOnEviction(res.redis, supervisorLog)
         } catch (err) {
           supervisorLog.warn({ err }, 'redis is not reachable yet; consumers keep retrying')
         }
@@ -204,6 +206,13 @@ export function startRuntime(
     })
   })
   actor.start()
+  // Consumers waiting out an outage retry at once when the connection is back, not at their backoff.
+  res.brokerReady = () => {
+    for (const c of current.consumers) {
+      const child = actor.getSnapshot().children[consumerId(c.name)] as ConsumerRef | undefined
+      child?.send({ type: 'broker.ready' })
+    }
+  }
   res.describeActors = () => {
     const out: Record<string, string> = { supervisor: stateName(actor.getSnapshot().value) }
     for (const [id, child] of Object.entries(actor.getSnapshot().children)) {

@@ -1,5 +1,6 @@
 import { fromPromise } from 'xstate'
 import type { ClaimInput, Entry } from '../../machines/types.js'
+import type { Redis } from '../redis/connect.js'
 import { decodeEntry } from '../redis/entries.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
@@ -18,6 +19,8 @@ type PendingRow = [string, string, number, number]
  */
 export const claimDue = (res: Resources) =>
   fromPromise<Entry[], ClaimInput>(async ({ input }) => {
+    // A failover may have lost the stream's last entries: they are re-sent from the backup first.
+    await res.failovers.check(input.name, input.stream)
     if (!res.schedule.isDue(input.name)) return []
     const policy = res.consumer(input.name)
     const now = Date.now()
@@ -49,7 +52,8 @@ export const claimDue = (res: Resources) =>
 
     let claimed: [string, string[] | null][]
     try {
-      claimed = (await res.redis.xclaim(
+      // A Cluster has the same XCLAIM; TypeScript cannot pick an overload on the union's variadic form.
+      claimed = (await (res.redis as Redis).xclaim(
         input.stream,
         input.group,
         input.consumer,

@@ -1,5 +1,6 @@
 import { fromPromise } from 'xstate'
 import type { ReclaimInput, ReclaimResult } from '../../machines/types.js'
+import type { Redis } from '../redis/connect.js'
 import { heartbeatKey } from '../redis/keys.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
@@ -79,8 +80,9 @@ async function handOver(res: Resources, input: ReclaimInput, stream: string, gro
     const page = (await res.redis.xpending(stream, group, '-', '+', PAGE, dead)) as [string][]
     if (page.length === 0) return moved
     const ids = page.map((row) => row[0])
-    // min-idle = the TTL: an entry delivered more recently than that is not an orphan's.
-    const claimed = (await res.redis.xclaim(
+    // min-idle = the TTL: an entry delivered more recently than that is not an orphan's. (A Cluster
+    // has the same XCLAIM; TypeScript cannot pick an overload on the union's variadic form.)
+    const claimed = (await (res.redis as Redis).xclaim(
       stream,
       group,
       input.consumer,

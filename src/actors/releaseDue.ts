@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate'
 import type { DelayInput, ReleaseResult } from '../../machines/types.js'
 import { entryFields } from '../redis/entries.js'
+import { pipelineBySlot } from '../redis/pipelineBySlot.js'
 import type { Resources } from '../resources.js'
 import { insertBackups } from '../store/backup.js'
 import { lockDue, markDelivered, nextDueInMs } from '../store/delays.js'
@@ -31,11 +32,15 @@ export const releaseDue = (res: Resources) =>
         fields: r.fields,
       }))
       await insertBackups(store, messages, input.consumer, undefined, 'sent')
-      const pipeline = res.redis.pipeline()
-      for (const m of messages) pipeline.xadd(m.stream, '*', ...entryFields({ ...m, id: m.messageId }))
-      const replies = await pipeline.exec()
-      const failed = replies?.find(([err]) => err)?.[0]
-      if (!replies || failed) throw failed ?? new Error('no reply from Redis to the delayed XADDs')
+      // One pipeline per slot on a Cluster (the messages span streams).
+      const replies = await pipelineBySlot(
+        res.redis,
+        messages,
+        (m) => m.stream,
+        (pipeline, m) => pipeline.xadd(m.stream, '*', ...entryFields({ ...m, id: m.messageId })),
+      )
+      const failed = replies.flat().find(([err]) => err)?.[0]
+      if (failed) throw failed
       const ids = messages.map((m) => m.messageId)
       await markDelivered(store, ids, transaction)
       return rows.length

@@ -3,6 +3,7 @@ import { fromPromise } from 'xstate'
 import type { RepublishInput, RepublishResult } from '../../machines/types.js'
 import { entryFields } from '../redis/entries.js'
 import { heartbeatKey } from '../redis/keys.js'
+import { pipelineBySlot } from '../redis/pipelineBySlot.js'
 import type { Resources } from '../resources.js'
 
 interface OrphanRow {
@@ -59,16 +60,25 @@ export const republish = (res: Resources) =>
       )
       if (rows.length === 0) return { resent: 0 }
 
-      const pipeline = res.redis.pipeline()
-      for (const row of rows) {
-        const message = { id: row.message_id, payload: row.payload, headers: row.headers, fields: row.fields }
-        pipeline.xadd(row.stream, '*', ...entryFields({ ...message, priorAttempts: row.attempts }))
-      }
-      const replies = await pipeline.exec()
-      const failed = replies?.find(([err]) => err)?.[0]
+      // One pipeline per slot on a Cluster (the rows span streams).
+      const replies = await pipelineBySlot(
+        res.redis,
+        rows,
+        (row) => row.stream,
+        (pipeline, row) => {
+          const message = {
+            id: row.message_id,
+            payload: row.payload,
+            headers: row.headers,
+            fields: row.fields,
+          }
+          pipeline.xadd(row.stream, '*', ...entryFields({ ...message, priorAttempts: row.attempts }))
+        },
+      )
+      const failed = replies.flat().find(([err]) => err)?.[0]
       // Rolling back leaves every row pending for the next pass; entries already added are duplicates
       // that deduplication absorbs.
-      if (!replies || failed) throw failed ?? new Error('no reply from Redis to the re-sends')
+      if (failed) throw failed
 
       await store.query(
         `UPDATE redis_message_backup SET status = 'sent', sent_at = now(), publisher_id = $2

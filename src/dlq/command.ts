@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util'
 import { BrokerError, RuntimeError, UsageError } from '../errors.js'
 import { createLogger, redactUrl } from '../log.js'
-import { connectRedis } from '../redis/connect.js'
+import { closeRedis, connectRedis } from '../redis/connect.js'
+import { redisSettingsFromEnv } from '../redis/settings.js'
 import { emit, letterDetails, letterTable, resultTable, type DlqOutput } from './output.js'
 import { purgeLetters } from './purge.js'
 import { findDlqStreams, readDeadLetters, type DlqFilter } from './read.js'
@@ -49,8 +50,9 @@ export async function dlqCommand(
   const json = values.json ?? false
 
   // Connection errors surface as the commands' own coded errors; the log would only repeat them.
-  const url = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-  const redis = connectRedis(url, 'dlq', createLogger('silent'))
+  const target = redisSettingsFromEnv(env)
+  const url = target.redisUrl
+  const redis = connectRedis(target, 'dlq', createLogger('silent'))
   try {
     const streams = values.all ? await findDlqStreams(redis) : [values.stream!]
     const letters = await readDeadLetters(redis, { ...filter, streams })
@@ -101,7 +103,7 @@ export async function dlqCommand(
     }
     throw err
   } finally {
-    await redis.quit().catch(() => redis.disconnect())
+    await closeRedis(redis)
   }
 }
 

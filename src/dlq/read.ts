@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 import { classify } from '../redis/errors.js'
 import { deadLetterKey } from '../redis/keys.js'
 import { decodeLetter, type DlqEntry } from './letter.js'
@@ -33,7 +33,7 @@ const PAGE = 500
  * The dead letters matching `filter`, oldest first per stream, streams in the given order. The time
  * range narrows the XRANGE itself (entry ids are times); the id filter is checked per entry.
  */
-export async function readDeadLetters(redis: Redis, filter: DlqFilter): Promise<ReadLetter[]> {
+export async function readDeadLetters(redis: RedisClient, filter: DlqFilter): Promise<ReadLetter[]> {
   const out: ReadLetter[] = []
   const limit = filter.limit ?? Infinity
   for (const stream of filter.streams) {
@@ -66,19 +66,27 @@ export function streamOfDlqKey(key: string): string | undefined {
   return m?.[1]
 }
 
-/** Every stream that has a dead-letter stream, sorted (SCAN, so it does not block Redis). */
-export async function findDlqStreams(redis: Redis): Promise<string[]> {
+/**
+ * Every stream that has a dead-letter stream, sorted (SCAN, so it does not block Redis). On a Cluster
+ * SCAN sees one node's keys, so every master is scanned.
+ */
+export async function findDlqStreams(redis: RedisClient): Promise<string[]> {
   const streams = new Set<string>()
-  let cursor = '0'
   try {
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', '{*}:dlq', 'COUNT', 1000, 'TYPE', 'stream')
-      cursor = next
-      for (const key of keys) {
-        const stream = streamOfDlqKey(key)
-        if (stream !== undefined) streams.add(stream)
-      }
-    } while (cursor !== '0')
+    // A Cluster knows its masters once connected; the PING waits for that.
+    if ('nodes' in redis) await redis.ping()
+    const servers: RedisClient[] = 'nodes' in redis ? redis.nodes('master') : [redis]
+    for (const server of servers) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', '{*}:dlq', 'COUNT', 1000, 'TYPE', 'stream')
+        cursor = next
+        for (const key of keys) {
+          const stream = streamOfDlqKey(key)
+          if (stream !== undefined) streams.add(stream)
+        }
+      } while (cursor !== '0')
+    }
   } catch (err) {
     throw classify(err, 'SCAN for dead-letter streams')
   }

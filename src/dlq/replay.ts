@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 import { PRIOR_ATTEMPTS_HEADER } from '../redis/entries.js'
 import { classify } from '../redis/errors.js'
+import { pipelineBySlot } from '../redis/pipelineBySlot.js'
 import { splitFields } from './letter.js'
 import type { ReadLetter } from './read.js'
 
@@ -36,22 +37,20 @@ const NOTHING_TO_REPLAY = 'ACK_ERR_ENTRY_GONE'
  * (the `dlq.*` fields dropped, see replayFields), one pipelined round trip. Every group of the stream sees the new
  * entry; groups that completed the id within their `dedupeTtlMs` ack it without running.
  */
-export async function replayLetters(redis: Redis, letters: ReadLetter[]): Promise<DlqActionResult[]> {
+export async function replayLetters(redis: RedisClient, letters: ReadLetter[]): Promise<DlqActionResult[]> {
   const moves = letters.filter((read) => read.letter.error.code !== NOTHING_TO_REPLAY)
   const moved = new Map<ReadLetter, unknown>()
   if (moves.length > 0) {
-    const pipeline = redis.pipeline()
-    for (const { stream, key, letter, flat } of moves) {
-      pipeline.eval(MOVE, 2, stream, key, letter.dlqEntryId, ...replayFields(flat))
-    }
-    let replies: [Error | null, unknown][] | null
-    try {
-      replies = await pipeline.exec()
-    } catch (err) {
-      throw classify(err, 'replay')
-    }
+    // One pipeline, or one per slot on a Cluster.
+    const replies = await pipelineBySlot(
+      redis,
+      moves,
+      (read) => read.stream,
+      (pipeline, { stream, key, letter, flat }) =>
+        pipeline.eval(MOVE, 2, stream, key, letter.dlqEntryId, ...replayFields(flat)),
+    )
     moves.forEach((read, i) => {
-      const [err, entryId] = replies?.[i] ?? [new Error('no reply from Redis'), null]
+      const [err, entryId] = replies[i]?.[0] ?? [new Error('no reply from Redis'), null]
       if (err) throw classify(err, `replay ${read.letter.dlqEntryId} from ${read.key}`)
       moved.set(read, entryId)
     })

@@ -4,7 +4,7 @@ import type { Sequelize } from 'sequelize'
 import type { InspectionEvent } from 'xstate'
 import type { Logger } from '../log.js'
 import type { HandlerPool } from '../pool/handlerPool.js'
-import { connectRedis, type Redis } from '../redis/connect.js'
+import { connectRedis, type RedisClient } from '../redis/connect.js'
 import type { Runtime } from '../runtime.js'
 import { metricsInspector } from './inspector.js'
 import { registerPoolMetrics } from './poolMetrics.js'
@@ -48,7 +48,8 @@ export function createMetrics(log: Logger): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const totals = new Map<string, ConsumerTotals>()
-  let redis: Redis | undefined
+  let redis: RedisClient | undefined
+  let closed = false
 
   return {
     registry,
@@ -62,11 +63,14 @@ export function createMetrics(log: Logger): Metrics {
       registerPoolMetrics(registry, pools, path.dirname(config.file))
       // Its own connection: a scrape never queues behind the consumers' commands, and the command
       // timeout bounds a scrape while Redis hangs. It connects on the first scrape.
-      redis = connectRedis(config.redisUrl, 'metrics', log, { commandTimeout: 2_000, lazyConnect: true })
+      const open = () => connectRedis(config, 'metrics', log, { commandTimeout: 2_000, lazyConnect: true })
+      redis = open()
+      // A Cluster client that reached no node for a while ends; the next scrape opens a new one.
+      const current = () => (redis?.status === 'end' && !closed ? (redis = open()) : redis!)
       const targets = () =>
         runtime.config().consumers.map((c) => ({ consumer: c.name, stream: c.stream, group: c.group }))
       const probes: [string, () => Promise<boolean>][] = [
-        ['redis', registerRedisMetrics(registry, redis, targets, log)],
+        ['redis', registerRedisMetrics(registry, current, targets, log)],
       ]
       if (store) probes.push(['postgresql', registerStoreMetrics(registry, store, log)])
       new Gauge({
@@ -82,6 +86,9 @@ export function createMetrics(log: Logger): Metrics {
         },
       })
     },
-    close: () => redis?.disconnect(),
+    close: () => {
+      closed = true
+      redis?.disconnect()
+    },
   }
 }

@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 import type { Logger } from '../log.js'
 import { cached } from './cache.js'
 import { readStreamStats, type StreamStats, type StreamTarget } from './streams.js'
@@ -28,14 +28,16 @@ export function parseMemoryInfo(info: string): { used: number; max: number } {
  */
 export function registerRedisMetrics(
   registry: Registry,
-  redis: Redis,
+  /** The connection, asked anew per scrape (its owner replaces one that ioredis ended). */
+  redis: () => RedisClient,
   targets: () => readonly StreamTarget[],
   log: Logger,
 ): () => Promise<boolean> {
   let failing = false
   const snapshot = cached(async (): Promise<RedisSnapshot | null> => {
     try {
-      const [streams, info] = await Promise.all([readStreamStats(redis, targets()), redis.info('memory')])
+      const client = redis()
+      const [streams, info] = await Promise.all([readStreamStats(client, targets()), client.info('memory')])
       if (failing) log.info('metrics: redis answers again')
       failing = false
       return { streams, memory: parseMemoryInfo(info) }

@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 import { deadLetterKey } from '../redis/keys.js'
+import { pipelineBySlot } from '../redis/pipelineBySlot.js'
 
 /** A configured consumer's stream and group. */
 export interface StreamTarget {
@@ -27,23 +28,27 @@ export interface StreamStats extends StreamTarget {
 /**
  * Reads every target's stats in one pipelined round trip of four O(1) commands per target: XLEN,
  * XINFO GROUPS (lag and pending), XPENDING's summary form (smallest pending id) and XLEN of the
- * dead-letter stream. Nothing here scans a stream or a PEL, so the cost does not grow with a backlog.
+ * dead-letter stream (on a Cluster one per slot: a pipeline must stay in one). Nothing here scans a
+ * stream or a PEL, so the cost does not grow with a backlog.
  */
 export async function readStreamStats(
-  redis: Redis,
+  redis: RedisClient,
   targets: readonly StreamTarget[],
   now = Date.now(),
 ): Promise<StreamStats[]> {
-  const pipeline = redis.pipeline()
-  for (const t of targets) {
-    pipeline.xlen(t.stream)
-    pipeline.xinfo('GROUPS', t.stream)
-    pipeline.xpending(t.stream, t.group)
-    pipeline.xlen(deadLetterKey(t.stream))
-  }
-  const replies = (await pipeline.exec()) ?? []
+  const replies = await pipelineBySlot(
+    redis,
+    targets,
+    (t) => t.stream,
+    (pipeline, t) =>
+      pipeline
+        .xlen(t.stream)
+        .xinfo('GROUPS', t.stream)
+        .xpending(t.stream, t.group)
+        .xlen(deadLetterKey(t.stream)),
+  )
   return targets.map((t, i) => {
-    const [len, groups, pending, dlq] = replies.slice(4 * i, 4 * i + 4)
+    const [len, groups, pending, dlq] = replies[i]!
     // A missing stream fails XINFO ("no such key"); a missing group fails XPENDING (NOGROUP).
     // Anything else (a connection error) fails every command, and XLEN tells.
     if (len?.[0]) throw len[0]

@@ -4,6 +4,7 @@ import { loadConfig } from '../config.js'
 import { UsageError } from '../errors.js'
 import { createLogger } from '../log.js'
 import { closeRedis, connectRedis } from '../redis/connect.js'
+import { redisSettingsFromEnv } from '../redis/settings.js'
 import { loadStoreSettings, openStore } from '../store/index.js'
 import { recoverStream, type RecoverResult } from './recoverStream.js'
 
@@ -47,14 +48,9 @@ export async function recoverCommand(args: string[]): Promise<number> {
   }
   const log = createLogger('warn')
   const store = (await openStore(settings, log))!
-  const redis = connectRedis(
-    config?.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    'recover',
-    log,
-    {
-      maxRetriesPerRequest: 5,
-    },
-  )
+  const redis = connectRedis(config ?? redisSettingsFromEnv(process.env), 'recover', log, {
+    maxRetriesPerRequest: 5,
+  })
   try {
     const streams = values.stream ?? (await streamsWithUnacked(store))
     if (config && !values['dry-run']) {

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { entryFields } from '../redis/entries.js'
-import { tag } from '../redis/keys.js'
+import { recoveryLockKey } from '../redis/keys.js'
 
 /** Backup rows compared per round trip, and stream entries read per XRANGE page. */
 const PAGE = 1_000
@@ -54,12 +54,12 @@ export interface RecoverResult {
  * alone, and one re-sent twice is deduplicated by its id.
  */
 export async function recoverStream(
-  redis: Redis,
+  redis: RedisClient,
   store: Sequelize,
   stream: string,
   options: RecoverOptions = {},
 ): Promise<RecoverResult> {
-  const lock = `${tag(stream)}:recovering`
+  const lock = recoveryLockKey(stream)
   if (!options.dryRun && (await redis.set(lock, String(process.pid), 'PX', LOCK_TTL_MS, 'NX')) === null) {
     return { stream, checked: 0, missing: 0, resent: 0, ran: false }
   }
@@ -98,7 +98,7 @@ export async function recoverStream(
 }
 
 /** Every message id present in the stream (the `id` field, else the entry id), read page by page. */
-async function messageIdsIn(redis: Redis, stream: string): Promise<Set<string>> {
+async function messageIdsIn(redis: RedisClient, stream: string): Promise<Set<string>> {
   const ids = new Set<string>()
   let start = '-'
   for (;;) {
@@ -112,7 +112,12 @@ async function messageIdsIn(redis: Redis, stream: string): Promise<Set<string>> 
   }
 }
 
-async function resend(redis: Redis, store: Sequelize, stream: string, rows: UnackedRow[]): Promise<void> {
+async function resend(
+  redis: RedisClient,
+  store: Sequelize,
+  stream: string,
+  rows: UnackedRow[],
+): Promise<void> {
   const pipeline = redis.pipeline()
   for (const row of rows) {
     const message = { id: row.message_id, payload: row.payload, headers: row.headers, fields: row.fields }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './connect.js'
 import type { Outcome } from '../../machines/types.js'
 import { tag } from './keys.js'
 
@@ -34,15 +34,29 @@ export interface DedupeTarget {
   group: string
 }
 
+/** KEYS of the claim script: one dedupe key per message id, all in the stream's slot. */
+export const claimKeys = (target: DedupeTarget, ids: string[]) =>
+  ids.map((id) => dedupeKey(target.stream, target.group, id))
+
+/** KEYS of the settle script: the stream, then the done ids' keys, then the released ids' keys. */
+export const settleKeys = (target: DedupeTarget, done: string[], released: string[]) => [
+  target.stream,
+  ...claimKeys(target, done),
+  ...claimKeys(target, released),
+]
+
 /** Returns, per entry (same order), whether its handler should run. */
 export async function claimIds(
-  redis: Redis,
+  redis: RedisClient,
   target: DedupeTarget,
   entries: { id: string; entryId: string }[],
   claimTtlMs: number,
 ): Promise<boolean[]> {
   if (entries.length === 0) return []
-  const keys = entries.map((e) => dedupeKey(target.stream, target.group, e.id))
+  const keys = claimKeys(
+    target,
+    entries.map((e) => e.id),
+  )
   const replies = (await redis.eval(
     CLAIM,
     keys.length,
@@ -75,20 +89,16 @@ return acked`
 
 /** XACKs the settled entries; with `ttlMs` > 0 also does the dedupe bookkeeping, in the same call. */
 export async function settleBatch(
-  redis: Redis,
+  redis: RedisClient,
   target: DedupeTarget,
   outcomes: Outcome[],
   ttlMs: number,
 ): Promise<number> {
   const entryIds = outcomes.map((o) => o.entryId)
   if (ttlMs <= 0) return redis.xack(target.stream, target.group, ...entryIds)
-  const done = outcomes
-    .filter((o) => o.status === 'ok')
-    .map((o) => dedupeKey(target.stream, target.group, o.id))
-  const released = outcomes
-    .filter((o) => o.status === 'dead')
-    .map((o) => dedupeKey(target.stream, target.group, o.id))
-  const keys = [target.stream, ...done, ...released]
+  const done = outcomes.filter((o) => o.status === 'ok').map((o) => o.id)
+  const released = outcomes.filter((o) => o.status === 'dead').map((o) => o.id)
+  const keys = settleKeys(target, done, released)
   return (await redis.eval(
     SETTLE,
     keys.length,

@@ -1,18 +1,40 @@
 import { BROKER_UNAVAILABLE, GROUP_MISSING } from '../../machines/types.js'
 import { BrokerError } from '../errors.js'
 
-/** Reply prefixes and error names that mean "the broker is not usable right now; try again later". */
+/**
+ * Reply prefixes and error messages that mean "the broker is not usable right now; try again later":
+ * a server loading or demoted to a replica (READONLY, mid-failover), a Cluster without a master for a
+ * slot (CLUSTERDOWN) or moving one (TRYAGAIN, and MOVED/ASK should one escape ioredis), and the
+ * client-side ends of a lost connection (ioredis's own messages, and the Cluster's once its
+ * redirections or startup nodes run out).
+ */
 const TRANSIENT = [
   'LOADING',
   'READONLY',
   'MASTERDOWN',
   'CLUSTERDOWN',
   'TRYAGAIN',
+  'MOVED ',
+  'ASK ',
   'BUSY',
   'NOREPLICAS',
+  'UNBLOCKED',
   'Connection is closed',
   "Stream isn't writeable",
+  'Command timed out',
+  'Socket timeout',
+  'Too many Cluster redirections',
+  'None of startup nodes is available',
+  'Cluster is disconnected',
+  'Cluster is ended',
+  "Cluster isn't ready",
+  'Node is disconnected',
+  'Failed to refresh slots cache',
+  'Connection is discarded',
+  'Connection is aborted',
 ]
+/** An error raised inside a Lua script carries the reply's code after this ("…: -READONLY You…"). */
+const SCRIPT_ERROR = /^ERR .*?-?\b(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING|NOREPLICAS)\b/
 const TRANSIENT_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError'])
 const TRANSIENT_CODES = new Set([
   'ECONNREFUSED',
@@ -40,7 +62,8 @@ export function classify(err: unknown, what: string): BrokerError {
   if (
     TRANSIENT_NAMES.has(e?.name ?? '') ||
     TRANSIENT_CODES.has(e?.code ?? '') ||
-    TRANSIENT.some((p) => message.startsWith(p))
+    TRANSIENT.some((p) => message.startsWith(p)) ||
+    SCRIPT_ERROR.test(message)
   ) {
     return new BrokerError(BROKER_UNAVAILABLE, `${what}: Redis is unavailable (${message})`, { cause: err })
   }

@@ -10,5 +10,8 @@ export const tag = (stream: string) => `{${stream}}`
 /** The dead-letter stream of a stream. */
 export const deadLetterKey = (stream: string) => `${tag(stream)}:dlq`
 
+/** Held while one recovery of the stream runs (several consumers or daemons notice the same loss). */
+export const recoveryLockKey = (stream: string) => `${tag(stream)}:recovering`
+
 /** A daemon's heartbeat: present while the daemon with that consumer name is alive. */
 export const heartbeatKey = (consumer: string) => `ackstate:heartbeat:{${consumer}}`

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './connect.js'
 
 /**
  * Trims a stream below the oldest entry any of its groups still needs, atomically (one script, so no
@@ -42,7 +42,7 @@ export interface TrimResult {
 }
 
 /** Trims `stream` safely, then applies the hard maximum length (0: none) as a last resort. */
-export async function trimStream(redis: Redis, stream: string, maxLength: number): Promise<TrimResult> {
+export async function trimStream(redis: RedisClient, stream: string, maxLength: number): Promise<TrimResult> {
   const [trimmed] = (await redis.eval(TRIM_BELOW_NEEDED, 1, stream)) as [number, string | null]
   let length = await redis.xlen(stream)
   let overLimit = 0

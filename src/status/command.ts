@@ -28,7 +28,7 @@ export async function statusCommand(args: string[]): Promise<number> {
   })
   const config = loadConfig({ file: values.config })
   const log = createLogger('silent')
-  const redis = connectRedis(config.redisUrl, 'status', log, {
+  const redis = connectRedis(config, 'status', log, {
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
     connectTimeout: REDIS_TIMEOUT_MS,

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
+import { pipelineBySlot } from '../redis/pipelineBySlot.js'
 import type { Sequelize } from 'sequelize'
 import type { Config } from '../config.js'
 import { readBackupPendingByStream } from '../metrics/backupStats.js'
@@ -48,7 +49,7 @@ export interface StatusReport {
  */
 export async function buildReport(
   config: Config,
-  redis: Redis,
+  redis: RedisClient,
   store: { sequelize: Sequelize; describeError: (err: unknown) => string } | null,
 ): Promise<StatusReport> {
   const targets: StreamTarget[] = config.consumers.map((c) => ({
@@ -89,12 +90,16 @@ export async function buildReport(
 }
 
 /** XINFO CONSUMERS of each target's group; a missing stream or group has none. */
-async function readGroupConsumers(redis: Redis, targets: StreamTarget[]): Promise<GroupConsumer[][]> {
-  const pipeline = redis.pipeline()
-  for (const t of targets) pipeline.xinfo('CONSUMERS', t.stream, t.group)
-  const replies = (await pipeline.exec()) ?? []
+async function readGroupConsumers(redis: RedisClient, targets: StreamTarget[]): Promise<GroupConsumer[][]> {
+  // One pipeline, or one per slot on a Cluster.
+  const replies = await pipelineBySlot(
+    redis,
+    targets,
+    (t) => t.stream,
+    (pipeline, t) => pipeline.xinfo('CONSUMERS', t.stream, t.group),
+  )
   return targets.map((_, i) => {
-    const [err, reply] = replies[i] ?? [null, []]
+    const [err, reply] = replies[i]?.[0] ?? [null, []]
     if (err || !Array.isArray(reply)) return []
     return reply.map((flat) => {
       const c = toRecord(flat)
@@ -110,7 +115,7 @@ async function readGroupConsumers(redis: Redis, targets: StreamTarget[]): Promis
 }
 
 /** Reads the heartbeat of every daemon seen in the groups: alive or not, and its actors' states. */
-async function readHeartbeats(redis: Redis, members: GroupConsumer[][]): Promise<void> {
+async function readHeartbeats(redis: RedisClient, members: GroupConsumer[][]): Promise<void> {
   const all = members.flat()
   if (all.length === 0) return
   const values = await Promise.all(all.map((m) => redis.get(heartbeatKey(m.name)).catch(() => null)))

@@ -1,0 +1,57 @@
+import type { ConsumerConfig } from '../consumerConfig.js'
+import { ConfigError } from '../errors.js'
+import { claimKeys, dedupeKey, settleKeys } from './dedupe.js'
+import { deadLetterKey, recoveryLockKey } from './keys.js'
+import { keySlot } from './slots.js'
+
+/** A sample message id for the key sets (any id hashes like any other: the stream's tag decides). */
+const SAMPLE_ID = 'sample-id'
+
+/**
+ * Every key one stream's commands touch together, by what uses them: single-key commands only need
+ * their own slot, but the Lua scripts and the per-stream pipelines (dead letters, recovery) must find
+ * every key in the stream's slot, or Redis Cluster refuses them with CROSSSLOT.
+ */
+export function keySets(stream: string, group: string): Record<string, string[]> {
+  const target = { stream, group }
+  return {
+    'dead-letter stream': [stream, deadLetterKey(stream)],
+    'dedupe key': [stream, dedupeKey(stream, group, SAMPLE_ID)],
+    'claim script': [stream, ...claimKeys(target, [SAMPLE_ID, `${SAMPLE_ID}-2`])],
+    'settle script': settleKeys(target, [SAMPLE_ID], [`${SAMPLE_ID}-2`]),
+    'recovery lock': [stream, recoveryLockKey(stream)],
+  }
+}
+
+/** Each key set whose keys do not share the stream's slot, as `what: key (slot n)` lines. */
+export function slotProblems(stream: string, group: string): string[] {
+  const home = keySlot(stream)
+  const problems: string[] = []
+  for (const [what, keys] of Object.entries(keySets(stream, group))) {
+    for (const key of keys) {
+      const slot = keySlot(key)
+      if (slot !== home) problems.push(`${what} key "${key}" hashes to slot ${slot}, the stream to ${home}`)
+    }
+  }
+  return problems
+}
+
+/**
+ * Start-up check: refuses a configuration in which any consumer's derived keys would land in another
+ * slot than its stream. The consumer check already forbids braces in stream names (the only way
+ * today's key scheme breaks), so this guards the key scheme itself against a future change.
+ */
+export function checkKeySlots(
+  consumers: Pick<ConsumerConfig, 'name' | 'stream' | 'group'>[],
+  file: string,
+): void {
+  for (const c of consumers) {
+    const problems = slotProblems(c.stream, c.group)
+    if (problems.length === 0) continue
+    throw new ConfigError(
+      'ACK_ERR_CONFIG',
+      `Invalid config in ${file}: consumers "${c.name}" (stream "${c.stream}"): ${problems[0]}; ` +
+        'on Redis Cluster its commands would fail with CROSSSLOT. Rename the stream so its derived keys share its slot.',
+    )
+  }
+}
