@@ -26,18 +26,24 @@ export function captureLogs(): { stream: Writable; lines: Record<string, unknown
  * (the test fails if the drain does not finish cleanly). Runs without the store unless `databaseUrl`
  * names a test database (test/support/postgres.ts): then the store is opened and migrated like the
  * daemon does, and closed with the runtime. `inspectors` observe the actors from the start (the debug hub).
+ * `env` adds variables the config is loaded with (REDIS_MODE, REDIS_SENTINELS… for a topology).
  */
 export async function startTestRuntime(
   t: TestContext,
   config: Record<string, unknown>,
-  options: { databaseUrl?: string; redisUrl?: string; inspectors?: RuntimeOptions['inspectors'] } = {},
+  options: {
+    databaseUrl?: string
+    redisUrl?: string
+    env?: Record<string, string>
+    inspectors?: RuntimeOptions['inspectors']
+  } = {},
 ): Promise<{ runtime: Runtime; logs: Record<string, unknown>[]; config: Config }> {
   const file = writeConfig(t, { logLevel: 'debug', ...config })
   const redisUrl = options.redisUrl ?? REDIS_URL
   const env = options.databaseUrl
     ? { REDIS_URL: redisUrl, DATABASE_URL: options.databaseUrl }
     : { REDIS_URL: redisUrl, ACKSTATE_STORE_ENABLED: 'false' }
-  const cfg = loadConfig({ file, env })
+  const cfg = loadConfig({ file, env: { ...env, ...options.env } })
   const { stream, lines } = captureLogs()
   const log = createLogger(cfg.logLevel, stream)
   const pools = createPools(cfg)
