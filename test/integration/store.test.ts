@@ -4,12 +4,7 @@ import type { Sequelize } from 'sequelize'
 import { connectStore, migrate, pendingMigrations, revert } from '../../src/store/index.js'
 import { query, testDatabase, testLogger } from '../support/postgres.js'
 
-const ALL = [
-  '0001-redis-message-backup',
-  '0002-delay-message',
-  '0003-dead-letter',
-  '0004-processed-message',
-]
+const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter', '0004-processed-message']
 
 /** A connected store on a fresh database of this test; closed when it ends. */
 async function freshStore(t: TestContext): Promise<{ sequelize: Sequelize; url: string }> {

@@ -4,12 +4,7 @@ import { test } from 'node:test'
 import { FIXTURES, runCli, writeConfig } from '../support/daemon.js'
 import { databaseExists, query, testDatabase } from '../support/postgres.js'
 
-const ALL = [
-  '0001-redis-message-backup',
-  '0002-delay-message',
-  '0003-dead-letter',
-  '0004-processed-message',
-]
+const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter', '0004-processed-message']
 
 test('`ackstate migrate` creates the local database, applies every migration, prints them and exits 0', async (t) => {
   const { name, url } = await testDatabase(t, { create: false })

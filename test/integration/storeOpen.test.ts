@@ -7,12 +7,7 @@ import { StoreError } from '../../src/errors.js'
 import { connectStore, isLocalUrl, migrate, openStore } from '../../src/store/index.js'
 import { databaseExists, query, testDatabase, testLogger } from '../support/postgres.js'
 
-const ALL = [
-  '0001-redis-message-backup',
-  '0002-delay-message',
-  '0003-dead-letter',
-  '0004-processed-message',
-]
+const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter', '0004-processed-message']
 const store = { enabled: true, migrateOnStart: true }
 
 /** The coded error a promise rejects with, as `{ code, message }`. */
