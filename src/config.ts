@@ -231,7 +231,7 @@ export const schema = {
       default: 5_000,
     },
     staleAfterMs: {
-      doc: 'A backup row still pending this long is re-sent whoever owns it (its sent mark never landed), in ms.',
+      doc: "A backup row still pending this long is looked up in its stream whoever owns it, and re-sent if absent (a live publisher's failed XADD it could not hand over), in ms.",
       format: 'positive-int',
       default: 600_000,
     },

@@ -17,7 +17,7 @@ import { heartbeatKey } from './redis/keys.js'
 import { pipelineBySlot } from './redis/pipelineBySlot.js'
 import { redisSettingsFromEnv } from './redis/settings.js'
 import type { RedisTopology } from './redisConfig.js'
-import { disownBackups, insertBackups, type BackupRow } from './store/backup.js'
+import { disownBackups, insertBackups, markOwnSent, type BackupRow } from './store/backup.js'
 import { createStore } from './store/connect.js'
 import { BackupConfirmer } from './store/confirmer.js'
 import { insertDelays } from './store/delays.js'
@@ -68,8 +68,17 @@ export class Publisher {
   private readonly backup: (stream: string) => boolean
   private readonly log: Logger
   private heartbeat: NodeJS.Timeout | undefined
-  /** Marks sent rows in the background, off the publish path. */
+  /**
+   * Marks sent rows in the background, for a publisher without a heartbeat only: with one, its rows
+   * stay pending while it lives (the republisher leaves a live owner's rows alone) and are handed over
+   * at close, so the publish path costs one INSERT and one XADD per batch and nothing after.
+   */
   private readonly confirmer: BackupConfirmer | null
+  /** Rows whose XADD failed and that could not be disowned: never marked sent at close. */
+  private readonly undisowned = new Set<string>()
+  private disownRetry: NodeJS.Timeout | undefined
+  /** Publishes between their commit and their XADD reply; close() waits for them. */
+  private readonly inflight = new Set<Promise<unknown>>()
 
   constructor(options: PublisherOptions = {}) {
     this.log = options.logger ?? createLogger('warn')
@@ -96,11 +105,12 @@ export class Publisher {
       this.store = null
       this.ownsStore = false
     }
-    this.confirmer = this.store ? new BackupConfirmer(this.store, this.log) : null
+    const heartbeat = this.store !== null && options.heartbeat !== false
+    this.confirmer = this.store && !heartbeat ? new BackupConfirmer(this.store, this.log) : null
     const backup = options.backup ?? true
     this.backup = typeof backup === 'function' ? backup : () => backup
     this.publisherId = options.publisherId ?? `publisher-${consumerName()}-${randomBytes(3).toString('hex')}`
-    if (this.store && options.heartbeat !== false) this.startHeartbeat(options.heartbeatTtlMs ?? 3_000)
+    if (heartbeat) this.startHeartbeat(options.heartbeatTtlMs ?? 3_000)
   }
 
   /** The connection; one this publisher opened and ioredis gave up on is opened again. */
@@ -144,7 +154,7 @@ export class Publisher {
 
     if (options.transaction) {
       options.transaction.afterCommit(() => {
-        this.send(encoded, rows).catch((err: unknown) => {
+        this.track(this.send(encoded, rows)).catch((err: unknown) => {
           this.log.warn(
             { err, count: encoded.length },
             'XADD after commit failed; the republisher will re-send',
@@ -153,7 +163,7 @@ export class Publisher {
       })
       return encoded.map((e) => ({ id: e.id, stream: e.stream, entryId: null }))
     }
-    const entryIds = await this.send(encoded, rows)
+    const entryIds = await this.track(this.send(encoded, rows))
     return encoded.map((e, i) => ({ id: e.id, stream: e.stream, entryId: entryIds[i]! }))
   }
 
@@ -224,24 +234,36 @@ export class Publisher {
       // to the republisher (a wholesale re-send would duplicate the rest).
       const refused = new Set(encoded.filter((_, i) => replies[i]![0]).map((e) => e.id))
       this.confirmer?.sent(rows.filter((r) => !refused.has(r.messageId)).map((r) => r.messageId))
-      await this.disown(rows.filter((r) => refused.has(r.messageId)))
+      await this.disown(rows.filter((r) => refused.has(r.messageId)).map((r) => r.messageId))
       throw classify(failures[0]![0], `XADD (${failures.length} of ${encoded.length} refused)`)
     }
     this.confirmer?.sent(rows.map((r) => r.messageId))
     return replies.map(([, entryId]) => entryId as string)
   }
 
-  private async disown(rows: BackupRow[]): Promise<void> {
-    if (rows.length === 0) return
-    await disownBackups(
-      this.store!,
-      rows.map((r) => r.messageId),
-    ).catch((err: unknown) => {
-      this.log.warn(
-        { err },
-        'could not hand failed publishes to the republisher; they are re-sent once stale',
-      )
-    })
+  /**
+   * Hands rows whose XADD failed to the republisher (owner cleared). If PostgreSQL refuses that too,
+   * they are remembered (never marked sent at close) and handed over again every second meanwhile.
+   */
+  private async disown(ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    await disownBackups(this.store!, ids).then(
+      () => {
+        for (const id of ids) this.undisowned.delete(id)
+      },
+      (err: unknown) => {
+        for (const id of ids) this.undisowned.add(id)
+        this.log.warn(
+          { err, count: ids.length },
+          'could not hand failed publishes to the republisher; retrying',
+        )
+        this.disownRetry ??= setTimeout(() => {
+          this.disownRetry = undefined
+          if (this.closed || this.undisowned.size === 0) return
+          void this.disown([...this.undisowned])
+        }, 1_000).unref()
+      },
+    )
   }
 
   private startHeartbeat(ttlMs: number): void {
@@ -256,10 +278,30 @@ export class Publisher {
     this.heartbeat.unref()
   }
 
-  /** Stops the heartbeat and closes the connections this publisher opened. */
+  private track<T>(send: Promise<T>): Promise<T> {
+    this.inflight.add(send)
+    void send.then(
+      () => this.inflight.delete(send),
+      () => this.inflight.delete(send),
+    )
+    return send
+  }
+
+  /**
+   * Waits for the publishes in flight, hands this publisher's rows over (marked sent, so the
+   * republisher has nothing to check once the heartbeat is gone), stops the heartbeat and closes the
+   * connections this publisher opened.
+   */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.inflight])
+    if (this.undisowned.size > 0) await this.disown([...this.undisowned])
+    clearTimeout(this.disownRetry)
     await this.confirmer?.drain(2_000)
     if (this.heartbeat) {
+      await markOwnSent(this.store!, this.publisherId, [...this.undisowned]).catch((err: unknown) => {
+        // The republisher checks a gone publisher's pending rows against their streams instead.
+        this.log.warn({ err }, "could not mark this publisher's rows sent at close")
+      })
       clearInterval(this.heartbeat)
       await this.redis.del(heartbeatKey(this.publisherId)).catch(() => {})
     }

@@ -1,3 +1,4 @@
+import { bySlices } from './slices.js'
 import type { Redis } from 'ioredis'
 import { createLogger, type Logger } from '../../src/log.js'
 import { createPublisher, encodeMessage, type PublishMessage, type Publisher } from '../../src/publish.js'
@@ -39,13 +40,12 @@ export const encodeAll = (messages: PublishMessage[]): { ids: string[]; entries:
 export const publisherFor = (store: Sequelize | null): Publisher =>
   createPublisher({ redisUrl: REDIS_URL, store, logger: benchLogger() })
 
-/** publishMany() in consecutive batches; resolves with every message id. */
-export async function publishAll(publisher: Publisher, messages: PublishMessage[], batch = 500) {
+/** publishMany() over the messages in batches, `callers` calls in flight at once; resolves with the ids. */
+export async function publishAll(publisher: Publisher, messages: PublishMessage[], batch = 500, callers = 1) {
   const ids: string[] = []
-  for (let start = 0; start < messages.length; start += batch) {
-    const results = await publisher.publishMany(messages.slice(start, start + batch))
-    for (const r of results) ids.push(r.id)
-  }
+  await bySlices(messages, batch, callers, async (slice) => {
+    for (const r of await publisher.publishMany(slice)) ids.push(r.id)
+  })
   return ids
 }
 

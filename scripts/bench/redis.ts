@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
+import { bySlices } from './slices.js'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const GROUP = 'bench'
@@ -10,14 +11,20 @@ export const POLL_MS = 10
 export const RUN_TIMEOUT_MS = 120_000
 
 /** XADD pre-encoded field lists, pipelined per chunk. */
-export async function xaddAll(redis: Redis, stream: string, entries: string[][], chunk = 500): Promise<void> {
-  for (let start = 0; start < entries.length; start += chunk) {
+export async function xaddAll(
+  redis: Redis,
+  stream: string,
+  entries: string[][],
+  chunk = 500,
+  callers = 1,
+): Promise<void> {
+  await bySlices(entries, chunk, callers, async (slice) => {
     const pipeline = redis.pipeline()
-    for (const fields of entries.slice(start, start + chunk)) pipeline.xadd(stream, '*', ...fields)
+    for (const fields of slice) pipeline.xadd(stream, '*', ...fields)
     const results = await pipeline.exec()
     const failed = results?.find(([err]) => err)
     if (!results || failed?.[0]) throw failed?.[0] ?? new Error('no reply from Redis to XADD')
-  }
+  })
 }
 
 export interface GroupState {

@@ -4,6 +4,7 @@ import type { RepublishInput, RepublishResult } from '../../machines/types.js'
 import { entryFields } from '../redis/entries.js'
 import { heartbeatKey } from '../redis/keys.js'
 import { pipelineBySlot } from '../redis/pipelineBySlot.js'
+import { presentInStreams } from '../recovery/presence.js'
 import type { Resources } from '../resources.js'
 
 interface OrphanRow {
@@ -13,6 +14,8 @@ interface OrphanRow {
   headers: Record<string, string>
   fields: Record<string, string>
   attempts: number
+  publisher_id: string | null
+  created_at: Date
 }
 
 /** Most distinct owners checked per pass; the rest wait for the next one. */
@@ -21,8 +24,12 @@ const OWNER_LIMIT = 1_000
 /**
  * One pass: find which publishers of old pending rows are still alive (their heartbeat key), lock a
  * batch of rows that are orphaned (owner dead or none) or stale (pending past staleAfterMs), XADD
- * them, and only then mark them sent under this daemon's name, in the same transaction. A re-sent
- * message carries its recorded attempts in a header, so maxAttempts holds across the loss.
+ * the ones Redis lacks, and only then mark them all sent under this daemon's name, in the same
+ * transaction. A publisher with a heartbeat leaves its rows pending once sent (no per-batch UPDATE
+ * on the publish path), so a row whose owner died may well be in its stream: rows with an owner are
+ * looked up there first (presentInStreams), and only the absent ones are sent. A disowned row (no
+ * owner) is one Redis refused, sent without looking. A re-sent message carries its recorded attempts
+ * in a header, so maxAttempts holds across the loss.
  */
 export const republish = (res: Resources) =>
   fromPromise<RepublishResult, RepublishInput>(async ({ input }) => {
@@ -44,7 +51,8 @@ export const republish = (res: Resources) =>
 
     return store.transaction(async (transaction) => {
       const rows = await store.query<OrphanRow>(
-        `SELECT message_id, stream, payload, headers, fields, attempts FROM redis_message_backup
+        `SELECT message_id, stream, payload, headers, fields, attempts, publisher_id, created_at
+         FROM redis_message_backup
          WHERE status = 'pending'
            AND created_at < now() - make_interval(secs => $1::double precision / 1000)
            AND (publisher_id IS NULL OR publisher_id = ANY($2::text[])
@@ -60,10 +68,13 @@ export const republish = (res: Resources) =>
       )
       if (rows.length === 0) return { resent: 0 }
 
+      const owned = rows.filter((r) => r.publisher_id !== null)
+      const present = owned.length > 0 ? await presentInStreams(res.redis, owned) : new Set<string>()
+      const absent = rows.filter((r) => !present.has(r.message_id))
       // One pipeline per slot on a Cluster (the rows span streams).
       const replies = await pipelineBySlot(
         res.redis,
-        rows,
+        absent,
         (row) => row.stream,
         (pipeline, row) => {
           const message = {
@@ -85,10 +96,16 @@ export const republish = (res: Resources) =>
          WHERE message_id = ANY($1)`,
         { bind: [rows.map((r) => r.message_id), input.consumer], transaction, type: QueryTypes.UPDATE },
       )
-      res.log.warn(
-        { count: rows.length, actor: 'republisher' },
-        're-sent backed-up messages that never reached redis',
-      )
-      return { resent: rows.length }
+      if (absent.length > 0)
+        res.log.warn(
+          { count: absent.length, actor: 'republisher' },
+          're-sent backed-up messages that never reached redis',
+        )
+      if (present.size > 0)
+        res.log.info(
+          { count: present.size, actor: 'republisher' },
+          'backed-up messages of a gone publisher found in their streams; marked sent',
+        )
+      return { resent: absent.length }
     })
   })

@@ -1,7 +1,7 @@
 import { BROKER_UNAVAILABLE, GROUP_MISSING } from '../../machines/types.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
-import { PENDING_GRACE_MS, recoverStream } from './recoverStream.js'
+import { recoverStream } from './recoverStream.js'
 
 /**
  * The run_id of the server that holds KEYS[1]: a script runs where its key lives, so on a Cluster
@@ -12,10 +12,11 @@ import { PENDING_GRACE_MS, recoverStream } from './recoverStream.js'
 const RUN_ID = `return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')`
 
 /**
- * A second diff once the rows that were too young for the first (a publish between its commit and
- * its `sent` mark) are past recovery's grace period.
+ * A second diff a little later: a publisher that had not yet followed the failover may have written
+ * to the old master after the first one, and the old master drops those writes when it rejoins as a
+ * replica.
  */
-const RECHECK_AFTER_MS = PENDING_GRACE_MS + 1_000
+const RECHECK_AFTER_MS = 6_000
 
 /**
  * Replication is asynchronous: a failover (SENTINEL FAILOVER, a frozen master replaced, a Cluster

@@ -18,13 +18,12 @@ interface UnackedRow {
 }
 
 /**
- * A pending row younger than this may belong to a publisher between its commit and its XADD: left to
- * that publisher (or, if it dies, to the republisher) instead of being sent twice.
+ * Rows the stream should still hold: every row not yet acked nor dead. Pending rows are included
+ * however young: a publisher with a heartbeat leaves its rows pending once they are sent, so youth
+ * says nothing about whether Redis had them. A row still between its commit and its XADD may be sent
+ * twice; the copies carry one message id and deduplication runs the handler once.
  */
-export const PENDING_GRACE_MS = 5_000
-
-/** Rows the stream should still hold: sent ones, and pending ones past the grace period. */
-const UNACKED = `(status = 'sent' OR (status = 'pending' AND created_at < now() - interval '${PENDING_GRACE_MS} milliseconds'))`
+const UNACKED = `status IN ('pending', 'sent')`
 
 export interface RecoverOptions {
   /** Only rows created at or after this time. */
@@ -97,15 +96,27 @@ export async function recoverStream(
   }
 }
 
-/** Every message id present in the stream (the `id` field, else the entry id), read page by page. */
-async function messageIdsIn(redis: RedisClient, stream: string): Promise<Set<string>> {
+/**
+ * Message ids present in the stream (the `id` field, else the entry id) between two entry ids, read
+ * page by page; with `wanted`, stops as soon as all of those were seen.
+ */
+export async function messageIdsIn(
+  redis: RedisClient,
+  stream: string,
+  range: { start: string; end: string } = { start: '-', end: '+' },
+  wanted?: ReadonlySet<string>,
+): Promise<Set<string>> {
   const ids = new Set<string>()
-  let start = '-'
+  let found = 0
+  let start = range.start
   for (;;) {
-    const page = (await redis.xrange(stream, start, '+', 'COUNT', PAGE)) as [string, string[]][]
+    const page = (await redis.xrange(stream, start, range.end, 'COUNT', PAGE)) as [string, string[]][]
     for (const [entryId, flat] of page) {
       const at = flat.indexOf('id')
-      ids.add(at >= 0 && at % 2 === 0 ? flat[at + 1]! : entryId)
+      const id = at >= 0 && at % 2 === 0 ? flat[at + 1]! : entryId
+      if (ids.has(id)) continue
+      ids.add(id)
+      if (wanted?.has(id) && ++found === wanted.size) return ids
     }
     if (page.length < PAGE) return ids
     start = `(${page.at(-1)![0]}`

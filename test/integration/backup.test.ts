@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
 import { createPublisher } from '../../src/publish.js'
+import { entryFields } from '../../src/redis/entries.js'
 import { heartbeatKey } from '../../src/redis/keys.js'
 import { insertBackups } from '../../src/store/backup.js'
 import { FIXTURES, runCli } from '../support/daemon.js'
@@ -92,6 +93,9 @@ test("a row whose publisher died between commit and XADD is re-sent; a live publ
   await redis.set(heartbeatKey(alive), '1', 'PX', 10_000)
   await insertBackups(store, [row('dead-1')], 'crashed-publisher')
   await insertBackups(store, [row('live-1')], alive)
+  // The group exists: no start-up recovery (which diffs every unacked row, live owner or not), so
+  // what reaches the stream is the republisher's doing alone.
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM')
 
   await startTestRuntime(
     t,
@@ -109,6 +113,53 @@ test("a row whose publisher died between commit and XADD is re-sent; a live publ
   )
   const byId = Object.fromEntries((await rows(db.url)).map((r) => [r.message_id, r.status]))
   assert.deepEqual(byId, { 'dead-1': 'acked', 'live-1': 'pending' })
+})
+
+test('a publisher with a heartbeat adds no UPDATE per publish: its rows stay pending while it lives and are marked sent at close', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const publisher = createPublisher({ redis, store, publisherId: key('p') })
+  await publisher.publishMany(['h-1', 'h-2', 'h-3'].map((id) => ({ stream, id, payload: '{}' })))
+  await new Promise((r) => setTimeout(r, 300))
+  assert.deepEqual(
+    (await rows(db.url)).map((r) => r.status),
+    ['pending', 'pending', 'pending'],
+  )
+  await publisher.close()
+  assert.deepEqual(
+    (await rows(db.url)).map((r) => r.status),
+    ['sent', 'sent', 'sent'],
+  )
+  assert.equal(await redis.exists(heartbeatKey(key('p'))), 0)
+})
+
+test("a gone publisher's rows are looked up in their stream: those present are marked sent, only the absent are re-sent", async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const row = (id: string) => ({ messageId: id, stream, payload: '{}', headers: {}, fields: {} })
+  // Crashed after its XADD (in-stream) and between its commit and its XADD (lost-1).
+  await insertBackups(store, [row('in-stream'), row('lost-1')], 'crashed-publisher')
+  await redis.xadd(stream, '*', ...entryFields({ id: 'in-stream', payload: '{}', headers: {}, fields: {} }))
+
+  // The daemon consumes another stream: what reaches this one is the republisher's doing alone.
+  const { logs } = await startTestRuntime(
+    t,
+    {
+      republish: { afterMs: 100, intervalMs: 100 },
+      consumers: [{ name: 'other', stream: key('other'), group: 'g', handler: ok }],
+    },
+    { databaseUrl: db.url },
+  )
+  await eventually(async () => (await rows(db.url)).every((r) => r.status === 'sent'), {
+    what: 'both rows marked sent',
+  })
+  assert.deepEqual(
+    (await readAll(redis, stream)).map(([, f]) => f.id),
+    ['in-stream', 'lost-1'],
+  )
+  assert.equal(logs.find((l) => l.msg === 're-sent backed-up messages that never reached redis')?.count, 1)
 })
 
 test('transactional outbox: a committed transaction sends, a rolled-back one sends nothing', async (t) => {

@@ -62,7 +62,7 @@ test('a restart from an older snapshot: the new run_id triggers a diff and the l
   await publisher.publishMany(
     ['b-1', 'b-2', 'b-3'].map((id) => ({ stream: 'orders', id, payload: '{}', fields: { ms: '0' } })),
   )
-  await eventually(async () => Object.values(await statuses(db.url)).filter((s) => s === 'sent').length >= 3)
+  // The publishes resolved: Redis took the entries (their rows stay pending while the publisher lives).
   await own.kill()
   await own.start()
 
