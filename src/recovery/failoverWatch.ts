@@ -12,11 +12,13 @@ import { recoverStream } from './recoverStream.js'
 const RUN_ID = `return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')`
 
 /**
- * A second diff a little later: a publisher that had not yet followed the failover may have written
- * to the old master after the first one, and the old master drops those writes when it rejoins as a
- * replica.
+ * Diffs again this long after the switch was noticed. A publisher that had not yet followed the
+ * failover writes to the old master until the sentinel demotes it (its INFO period is 10 s), and the
+ * demoted master drops those writes as it resyncs: each later diff catches what landed there since.
  */
-const RECHECK_AFTER_MS = 6_000
+const RECHECKS_AFTER_MS = [2_000, 6_000, 15_000, 30_000]
+/** A re-check looks at rows written since this long before the switch was noticed (replication lag). */
+const RECHECK_LOOKBACK_MS = 30_000
 
 /**
  * Replication is asynchronous: a failover (SENTINEL FAILOVER, a frozen master replaced, a Cluster
@@ -25,13 +27,14 @@ const RECHECK_AFTER_MS = 6_000
  * (startConsumer recovers then), a stream that merely lacks its tail does not. So before reading,
  * each consumer asks, at most once per `reclaim.intervalMs` and stream, which server holds its stream;
  * when that changed, the backup is diffed against the stream (recoverStream: only what is missing is
- * re-sent, and deduplication absorbs a re-send that raced an ack), and once more a little later.
+ * re-sent, and deduplication absorbs a re-send that raced an ack), and again over the next 30 s.
  * Without the store there is nothing to re-send from, and nothing is asked.
  */
 export class FailoverWatch {
   private readonly known = new Map<string, string | null>()
   private readonly checkedAt = new Map<string, number>()
-  private readonly recheckAt = new Map<string, number>()
+  /** Per stream whose server changed: when to diff again, and from which row time. */
+  private readonly rechecks = new Map<string, { due: number[]; since: Date }>()
   private readonly running = new Map<string, Promise<void>>()
 
   constructor(private readonly res: Resources) {}
@@ -67,22 +70,30 @@ export class FailoverWatch {
           { previous: before, current: runId },
           'the redis server holding the stream changed (failover or restart); diffing the backup against it',
         )
-      this.recheckAt.set(stream, Date.now() + RECHECK_AFTER_MS)
+      const noticed = Date.now()
+      this.rechecks.set(stream, {
+        due: RECHECKS_AFTER_MS.map((ms) => noticed + ms),
+        since: new Date(noticed - RECHECK_LOOKBACK_MS),
+      })
       await this.recover(name, stream)
-    } else if ((this.recheckAt.get(stream) ?? Infinity) <= Date.now()) {
-      this.recheckAt.delete(stream)
-      await this.recover(name, stream)
+    } else {
+      const recheck = this.rechecks.get(stream)
+      if (!recheck || recheck.due[0]! > Date.now()) return
+      while (recheck.due.length > 0 && recheck.due[0]! <= Date.now()) recheck.due.shift()
+      if (recheck.due.length === 0) this.rechecks.delete(stream)
+      await this.recover(name, stream, recheck.since)
     }
   }
 
-  private async recover(name: string, stream: string): Promise<void> {
+  /** Diffs the backup against the stream: every unacked row, or those written at or after `since`. */
+  private async recover(name: string, stream: string, since?: Date): Promise<void> {
     const log = this.res.logFor(name)
     if (!this.res.config.recovery.auto) {
       log.warn('recovery.auto is off: run `ackstate recover --stream` to re-send what the failover lost')
       return
     }
     try {
-      const result = await recoverStream(this.res.redis, this.res.store!, stream)
+      const result = await recoverStream(this.res.redis, this.res.store!, stream, since ? { since } : {})
       if (result.resent > 0) {
         log.warn(
           { resent: result.resent, checked: result.checked },
@@ -90,8 +101,9 @@ export class FailoverWatch {
         )
       }
     } catch (err) {
-      // Not done: diff again on the next check.
-      this.recheckAt.set(stream, 0)
+      // Not done: diff everything again on the next check.
+      const recheck = this.rechecks.get(stream)
+      this.rechecks.set(stream, { due: [0, ...(recheck?.due ?? [])], since: since ?? new Date(0) })
       const failure = classify(err, `recovering ${stream} after a failover`)
       if (failure.code === BROKER_UNAVAILABLE || failure.code === GROUP_MISSING) throw failure
       log.error({ err }, 'recovery after a failover failed; retrying on the next check')

@@ -5,6 +5,8 @@ import { recoveryLockKey } from '../redis/keys.js'
 
 /** Backup rows compared per round trip, and stream entries read per XRANGE page. */
 const PAGE = 1_000
+/** How far Redis's clock (entry ids) may lag PostgreSQL's (created_at) when `since` narrows the read. */
+const CLOCK_SKEW_MS = 10_000
 /** Only one recovery per stream at a time (several consumers or daemons notice the same loss). */
 const LOCK_TTL_MS = 60_000
 
@@ -63,7 +65,9 @@ export async function recoverStream(
     return { stream, checked: 0, missing: 0, resent: 0, ran: false }
   }
   try {
-    const inStream = await messageIdsIn(redis, stream)
+    // Entry ids are timestamps: rows written since T have their entries after T (less clock skew).
+    const from = options.since ? String(Math.max(0, options.since.getTime() - CLOCK_SKEW_MS)) : '-'
+    const inStream = await messageIdsIn(redis, stream, { start: from, end: '+' })
     const [{ total }] = (await store.query<{ total: string }>(
       `SELECT count(*) AS total FROM redis_message_backup
        WHERE stream = $1 AND created_at >= $2 AND ${UNACKED}`,
