@@ -16,6 +16,11 @@ export interface ConsumerConfig {
   concurrency: number
   /** Most entries one XREADGROUP returns. */
   batchSize: number
+  /**
+   * Read loops of this consumer, each its own actor and blocking connection: while one batch runs in
+   * the pool the next is read, deduplicated and settled. Loop 1 keeps the name; loop n is `<name>#n`.
+   */
+  readers: number
   /** How long one XREADGROUP blocks waiting for entries, in ms. */
   blockMs: number
   /** Per-message handler timeout in ms; the handler's AbortSignal fires then. */
@@ -54,6 +59,7 @@ interface IntRule {
 export const CONSUMER_NUMBERS: Record<
   | 'concurrency'
   | 'batchSize'
+  | 'readers'
   | 'blockMs'
   | 'handlerTimeoutMs'
   | 'maxMemoryMb'
@@ -67,6 +73,7 @@ export const CONSUMER_NUMBERS: Record<
 > = {
   concurrency: { min: 1, max: 64, default: 2, doc: 'worker threads running the handler' },
   batchSize: { min: 1, max: 10_000, default: 100, doc: 'entries per read' },
+  readers: { min: 1, max: 16, default: 1, doc: 'read loops, each with a batch in flight' },
   blockMs: { min: 1, max: 60_000, default: 5_000, doc: 'XREADGROUP BLOCK time' },
   handlerTimeoutMs: { min: 1, max: 3_600_000, default: 30_000, doc: 'per-message handler timeout' },
   maxMemoryMb: { min: 16, max: 16_384, default: 512, doc: 'heap limit per worker thread' },
@@ -88,8 +95,18 @@ const STRING_KEYS = ['name', 'stream', 'group', 'handler'] as const
 const KNOWN_KEYS = new Set<string>([...STRING_KEYS, 'payloadFormat', ...Object.keys(CONSUMER_NUMBERS)])
 const NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/
 
-/** Validates the `consumers` list of the config file and applies defaults. */
+/**
+ * Validates the `consumers` list of the config file and applies defaults. A consumer with `readers`
+ * n > 1 comes back as n entries on the same stream, group and handler (so one pool, with room for a
+ * batch of each): `<name>`, `<name>#2` … `<name>#n` (`#` is not allowed in a configured name).
+ */
 export function checkConsumers(value: unknown, baseDir: string, file: string): ConsumerConfig[] {
+  return validate(value, baseDir, file).flatMap((c) =>
+    Array.from({ length: c.readers }, (_, i) => (i === 0 ? c : { ...c, name: `${c.name}#${i + 1}` })),
+  )
+}
+
+function validate(value: unknown, baseDir: string, file: string): ConsumerConfig[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new ConfigError(
       'ACK_ERR_CONFIG',

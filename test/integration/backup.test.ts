@@ -277,3 +277,44 @@ test('settled rows past their retention are pruned in batches; recent and unsett
     { message_id: 'new-effect' },
   ])
 })
+
+test("two daemons share the republisher's work (FOR UPDATE SKIP LOCKED): each orphaned row is re-sent once", async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const count = 400
+  const ids = Array.from({ length: count }, (_, i) => `orphan-${i}`)
+  const config = {
+    republish: { afterMs: 100, intervalMs: 50, batchSize: 10 },
+    consumers: [{ name: 'other', stream: key('other'), group: 'g', handler: ok }],
+  }
+  const daemons = [
+    await startTestRuntime(t, config, { databaseUrl: db.url }),
+    await startTestRuntime(t, config, { databaseUrl: db.url }),
+  ]
+  // Disowned rows (a failed XADD): Redis never had them, so both daemons race to send every one.
+  // Written once both run.
+  await insertBackups(
+    store,
+    ids.map((id) => ({ messageId: id, stream, payload: '{}', headers: {}, fields: {} })),
+    'gone',
+  )
+  await store.query('UPDATE redis_message_backup SET publisher_id = NULL')
+  await eventually(async () => (await rows(db.url)).every((r) => r.status === 'sent'), {
+    timeoutMs: 20_000,
+    what: 'every orphaned row re-sent',
+  })
+  const sent = (await readAll(redis, stream)).map(([, f]) => f.id!)
+  assert.equal(sent.length, count, 'one entry per row')
+  assert.deepEqual(new Set(sent), new Set(ids))
+  const byDaemon = daemons.map(({ logs }) =>
+    logs
+      .filter((l) => l.msg === 're-sent backed-up messages that never reached redis')
+      .reduce((n, l) => n + Number(l.count), 0),
+  )
+  assert.equal(byDaemon[0]! + byDaemon[1]!, count)
+  assert.ok(
+    byDaemon.every((n) => n > 0),
+    `both daemons took a share: ${byDaemon.join(' + ')}`,
+  )
+})

@@ -175,3 +175,36 @@ test('a handler that outlives handlerTimeoutMs fails with ACK_ERR_HANDLER_TIMEOU
   )
   assert.equal(await pendingCount(redis, stream, 'g'), 1)
 })
+
+test('readers: 2 keeps a second batch in flight while the first runs; with 1 the next read waits for the settle', async (t) => {
+  for (const readers of [1, 2]) {
+    const { redis, key } = testRedis(t)
+    const stream = key('orders')
+    const seen = key('seen')
+    const { runtime } = await startTestRuntime(t, {
+      consumers: [
+        {
+          name: 'orders',
+          stream,
+          group: 'g',
+          handler: handler('slow.mjs'),
+          batchSize: 1,
+          readers,
+          blockMs: 100,
+        },
+      ],
+    })
+    for (const n of [1, 2]) await redis.xadd(stream, '*', 'payload', String(n), 'seen', seen, 'ms', '1500')
+    const events = (await waitForEntries(redis, seen, 4, 15_000)).map((f) => Object.keys(f)[0])
+    if (readers === 1) {
+      assert.deepEqual(events, ['started', 'finished', 'started', 'finished'], 'one batch at a time')
+    } else {
+      assert.deepEqual(events.slice(0, 2), ['started', 'started'], 'both batches in flight at once')
+      assert.ok(
+        'consumer-orders#2' in runtime.actor.getSnapshot().children,
+        'a second consumer actor, orders#2',
+      )
+    }
+    await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'both acked' })
+  }
+})

@@ -38,6 +38,7 @@ test('applies defaults and resolves the handler relative to the config file', ()
       handler: path.join(dir, 'handler.mjs'),
       concurrency: 2,
       batchSize: 100,
+      readers: 1,
       blockMs: 5000,
       handlerTimeoutMs: 30000,
       maxMemoryMb: 512,
@@ -205,4 +206,21 @@ test('the debug page is off unless ACKSTATE_DEBUG (or debug.enabled) turns it on
   const typo = failure({ consumers: [consumer] }, { ACKSTATE_DEBUG: 'yes' })
   assert.equal(typo.code, 'ACK_ERR_CONFIG')
   assert.match(typo.message, /debug\.enabled: must be true or false/)
+})
+
+test('readers: n read loops on one stream, group and handler, named <name>, <name>#2 … <name>#n', () => {
+  const config = loadConfig({ file: write({ consumers: [{ ...consumer, readers: 3 }] }), env: {} })
+  assert.deepEqual(
+    config.consumers.map((c) => ({ name: c.name, stream: c.stream, group: c.group, handler: c.handler })),
+    ['orders', 'orders#2', 'orders#3'].map((name) => ({
+      name,
+      stream: 'orders',
+      group: 'orders',
+      handler: path.join(dir, 'handler.mjs'),
+    })),
+  )
+  assert.match(
+    failure({ consumers: [{ ...consumer, readers: 0 }] }).message,
+    /consumers\[0\]\.readers \(read loops, each with a batch in flight\) must be a whole number from 1 to 16, got 0/,
+  )
 })
