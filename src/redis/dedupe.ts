@@ -5,20 +5,14 @@ import { tag } from './keys.js'
 /** `{orders}:dedupe:<group>:<id>`: shares the stream's slot, so one script can touch a whole batch. */
 export const dedupeKey = (stream: string, group: string, id: string) => `${tag(stream)}:dedupe:${group}:${id}`
 
-/**
- * Value of a completed id's key written by earlier versions (and when a claim lapsed before its
- * settle): anything that is not an entry id of the batch is "completed elsewhere".
- */
+/** Value of a key whose message the group completed. Any other value is the entry id holding the claim. */
 const DONE = 'done'
 
 /**
  * Claims each message id for one entry before its handler runs, in one round trip for the batch:
  * SET NX with a TTL (the claim outlives the handler timeout, then lapses if the claimer died). An id
- * already completed — or claimed by another entry carrying the same id, which will complete it — is
+ * already `done` — or claimed by another entry carrying the same id, which will complete it — is
  * skipped; the same entry re-delivered after a failure takes its own claim back.
- *
- * Every key is declared in KEYS (all in the stream's slot): while a Cluster migrates that slot, Redis
- * can only redirect a script whose keys it knows; an undeclared key already moved fails the script.
  */
 const CLAIM = `
 local out = {}
@@ -74,18 +68,13 @@ export async function claimIds(
 }
 
 /**
- * Settles a batch in one call: keeps completed ids claimed for the dedupe TTL — a PEXPIRE of the
- * claim, which holds the completing entry's id, so no new value is written (SET "done" only if the
- * claim is gone) — releases the claims of dead-lettered ids (so a replay runs again), then XACKs every
- * settled entry. The marks come first, so an acked message is always remembered as completed; and a
- * completed entry is never delivered again (its XACK is in the same script), so the entry id its key
- * holds cannot run it twice.
+ * Settles a batch in one call: marks completed ids done (for the TTL), releases the claims of
+ * dead-lettered ids (so a replay runs again), then XACKs every settled entry. The marks come first,
+ * so an acked message is always remembered as done. All keys share the stream's slot.
  */
 const SETTLE = `
 local group, ttl, ndone, nrelease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-for i = 2, ndone + 1 do
-  if redis.call('PEXPIRE', KEYS[i], ttl) == 0 then redis.call('SET', KEYS[i], '${DONE}', 'PX', ttl) end
-end
+for i = 2, ndone + 1 do redis.call('SET', KEYS[i], '${DONE}', 'PX', ttl) end
 for i = ndone + 2, ndone + nrelease + 1 do redis.call('DEL', KEYS[i]) end
 local acked = 0
 local ids = {}
