@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
-import { Redis } from 'ioredis'
+import { redisProcess } from './redisProcess.js'
 
 /** A free loopback port, found by binding port 0. */
 export function freePort(): Promise<number> {
@@ -34,62 +33,21 @@ export interface OwnRedis {
 export async function ownRedis(t: TestContext, extra: string[] = []): Promise<OwnRedis> {
   const port = await freePort()
   const dir = mkdtempSync(path.join(tmpdir(), 'ackstate-redis-'))
-  let child: ChildProcess | null = null
-  const own: OwnRedis = {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    async start() {
-      child = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--dir',
-          dir,
-          ...extra,
-        ],
-        { stdio: 'ignore' },
-      )
-      const probe = new Redis(port, '127.0.0.1', {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      })
-      probe.on('error', () => {})
-      try {
-        for (let i = 0; i < 100; i++) {
-          try {
-            await probe.connect()
-            if ((await probe.ping()) === 'PONG') return
-          } catch {
-            probe.disconnect()
-            await new Promise((r) => setTimeout(r, 50))
-          }
-        }
-        throw new Error(`redis-server on port ${port} did not start`)
-      } finally {
-        probe.disconnect()
-      }
-    },
-    async kill() {
-      const c = child
-      child = null
-      if (!c || c.exitCode !== null) return
-      const exited = new Promise((r) => c.once('exit', r))
-      c.kill('SIGKILL')
-      await exited
-    },
-  }
-  t.after(async () => {
-    await own.kill()
-    rmSync(dir, { recursive: true, force: true })
-  })
-  await own.start()
-  return own
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ]
+  // Without persistence the server writes nothing there, so the two cleanups may run in either order.
+  const proc = redisProcess(t, port, [...args, ...extra])
+  await proc.start()
+  return { url: `redis://127.0.0.1:${port}`, port, start: () => proc.start(), kill: () => proc.kill() }
 }
