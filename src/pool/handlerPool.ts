@@ -82,7 +82,10 @@ export class HandlerPool {
     )
   }
 
-  /** Runs a batch; one outcome per entry, in order. A crashed worker fails its chunk, not the pool. */
+  /**
+   * Runs a batch; one outcome per entry, in order. A crashed worker fails no more than the message
+   * that crashed it: its chunk runs again one message per task (runChunk), never the whole pool.
+   */
   async run(batch: BatchRun): Promise<Outcome[]> {
     const chunks = split(batch.entries, this.threads)
     const results = await Promise.all(chunks.map((chunk) => this.runChunk(batch, chunk)))
@@ -109,7 +112,10 @@ export class HandlerPool {
       envelopes = (await this.piscina.run(task, { signal: watchdog })) as Envelope[]
     } catch (err) {
       // The worker died (process.exit, out of memory, an uncaught async throw) or was terminated by
-      // the watchdog: Piscina replaces it, and the chunk's messages fail this attempt.
+      // the watchdog: Piscina replaces it. One message may have killed the thread for all, so a chunk
+      // of several runs again one message per task, and only a message that fails alone is charged.
+      // This costs a task per message, but only after a thread died; the hot path is untouched.
+      if (entries.length > 1) return this.runAlone(batch, entries)
       const error = watchdog.aborted
         ? {
             name: 'HandlerError',
@@ -124,6 +130,12 @@ export class HandlerPool {
       envelopes = entries.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
     }
     return entries.map((e, i) => toOutcome(e, envelopes[i]))
+  }
+
+  /** Runs each entry as a task of its own (in parallel, bounded by the threads). */
+  private async runAlone(batch: BatchRun, entries: Entry[]): Promise<Outcome[]> {
+    const results = await Promise.all(entries.map((e) => this.runChunk(batch, [e])))
+    return results.flat()
   }
 
   /** Counters for the debug view and metrics. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
 import { FIXTURES } from '../support/daemon.js'
-import { eventually, pendingCount, testRedis, waitForEntries } from '../support/redis.js'
+import { eventually, pendingCount, readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
 
 const hostile = path.join(FIXTURES, 'hostile.mjs')
@@ -49,3 +49,51 @@ for (const [payload, code] of [
     await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'everything acked' })
   })
 }
+
+test('a thread killed by one message charges only that message: the healthy ones of its chunk complete on their first attempt', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  await startTestRuntime(t, {
+    consumers: [
+      {
+        name: 'orders',
+        stream,
+        group: 'g',
+        handler: hostile,
+        // One thread: the whole batch is one chunk, so the poison message shares it with every other.
+        concurrency: 1,
+        batchSize: 10,
+        maxAttempts: 2,
+        retryBaseMs: 50,
+        retryJitter: 0,
+      },
+    ],
+  })
+  // Written in one round trip so that the first read takes them as one batch.
+  const healthy = ['h1', 'h2', 'h3', 'h4', 'h5']
+  const pipeline = redis.pipeline()
+  for (const id of healthy.slice(0, 2)) pipeline.xadd(stream, '*', 'id', id, 'payload', 'fine', 'seen', seen)
+  pipeline.xadd(stream, '*', 'id', 'poison', 'payload', 'exit')
+  for (const id of healthy.slice(2)) pipeline.xadd(stream, '*', 'id', id, 'payload', 'fine', 'seen', seen)
+  await pipeline.exec()
+
+  const dead = await waitForEntries(redis, `{${stream}}:dlq`, 1, 20_000)
+  await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'everything acked' })
+  assert.deepEqual(
+    dead.map((d) => ({
+      id: d.id,
+      attempts: d['dlq.attempts'],
+      code: (JSON.parse(d['dlq.error']!) as { code: string }).code,
+    })),
+    [{ id: 'poison', attempts: '2', code: 'ACK_ERR_HANDLER_CRASHED' }],
+  )
+  // Every run of a healthy message (a run cut short by the crash may have recorded too) was a first
+  // attempt, and each of them completed.
+  const runs = (await readAll(redis, seen)).map(([, f]) => f)
+  assert.deepEqual([...new Set(runs.map((r) => r.handled))].sort(), healthy)
+  assert.deepEqual(
+    runs.filter((r) => r.attempt !== '1'),
+    [],
+  )
+})
