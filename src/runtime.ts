@@ -195,6 +195,7 @@ export function startRuntime(
         ? { consumer, batchSize: config.delay.batchSize, maxIdleMs: config.delay.maxIdleMs }
         : null,
       maxRestarts: config.supervisor.maxRestarts,
+      restartWindowMs: config.supervisor.restartWindowMs,
       drainTimeoutMs: drainBudget(config.shutdown.timeoutMs),
     },
   })
