@@ -116,6 +116,8 @@ export interface ConsumerRef {
 
 /** Error codes a machine branches on. Implementations put one of these on `err.code`. */
 export const BROKER_UNAVAILABLE = 'ACK_ERR_REDIS_UNAVAILABLE'
+/** Redis refuses writes for lack of memory (`noeviction`): like unavailable, wait and retry. */
+export const BROKER_FULL = 'ACK_ERR_REDIS_OUT_OF_MEMORY'
 export const GROUP_MISSING = 'ACK_ERR_GROUP_MISSING'
 
 /** Reads `code` off an unknown error value without trusting its shape. */

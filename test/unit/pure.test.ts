@@ -66,7 +66,15 @@ test('classify maps ioredis failures onto the codes the machines branch on', () 
     [new Error('LOADING Redis is loading the dataset in memory'), 'ACK_ERR_REDIS_UNAVAILABLE'],
     [new Error("READONLY You can't write against a read only replica."), 'ACK_ERR_REDIS_UNAVAILABLE'],
     [new Error('WRONGTYPE Operation against a key holding the wrong kind of value'), 'ACK_ERR_REDIS_COMMAND'],
-    [new Error("OOM command not allowed when used memory > 'maxmemory'."), 'ACK_ERR_REDIS_COMMAND'],
+    [new Error("OOM command not allowed when used memory > 'maxmemory'."), 'ACK_ERR_REDIS_OUT_OF_MEMORY'],
+    [
+      new Error("OOM command not allowed when used memory > 'maxmemory'. script: 1649, on @user_script:3."),
+      'ACK_ERR_REDIS_OUT_OF_MEMORY',
+    ],
+    [
+      new Error('ERR Error running script (call to f_1649): @user_script:3: -OOM command not allowed'),
+      'ACK_ERR_REDIS_OUT_OF_MEMORY',
+    ],
   ]
   for (const [err, code] of cases) assert.equal(classify(err, 'X').code, code, String(err))
 })
