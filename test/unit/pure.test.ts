@@ -110,6 +110,17 @@ test('encodeMessage writes the wire format and refuses what it cannot send', () 
     code: 'ACK_ERR_PUBLISH_INVALID',
     message: /`stream`/,
   })
+  assert.throws(() => encodeMessage({ stream: 's', payload: 'a\u0000b' }), {
+    code: 'ACK_ERR_PUBLISH_INVALID',
+    message: /`payload` contains a NUL character \(U\+0000\) at index 1, .*base64/,
+  })
+  assert.throws(() => encodeMessage({ stream: 's', payload: 'x', headers: { t: '\u0000' } }), {
+    message: /header or field "t" contains a NUL character/,
+  })
+  assert.equal(
+    encodeMessage({ stream: 's', payload: { text: 'a\u0000b' } }).fields[3],
+    '{"text":"a\\u0000b"}',
+  )
   assert.throws(() => encodeMessage({ stream: 's', payload: undefined }), { message: /`payload` is missing/ })
   assert.throws(() => encodeMessage({ stream: 's', payload: 'x', fields: { id: 'y' } }), {
     message: /field "id" is reserved/,
