@@ -11,6 +11,11 @@ export interface Entry {
   entryId: string
   /** The `payload` field as stored, or null when the entry has none. */
   payload: string | null
+  /**
+   * `base64`: read by a `payloadFormat: "binary"` consumer, `payload` holds the stored bytes
+   * base64-encoded (context stays plain JSON); the handler receives them as a Uint8Array.
+   */
+  payloadEncoding?: 'base64'
   /** The `headers` field parsed as a JSON object of strings (empty when absent). */
   headers: Record<string, string>
   /** Every other field of the entry, passed through untouched. */

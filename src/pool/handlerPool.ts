@@ -169,7 +169,9 @@ function toMessage(stream: string, e: Entry): HandlerMessage {
     id: e.id,
     entryId: e.entryId,
     stream,
-    payload: e.payload,
+    // Structured clone hands the worker a Buffer as a Uint8Array: the bytes as stored.
+    payload:
+      e.payloadEncoding === 'base64' && e.payload !== null ? Buffer.from(e.payload, 'base64') : e.payload,
     headers: e.headers,
     fields: e.fields,
     attempt: e.attempt,

@@ -31,6 +31,8 @@ const scrubAll = <T extends Record<string, unknown>>(o: T): T =>
 export function storableLetter(l: DeadLetter): DeadLetter {
   const values = [l.id, l.stream, l.group, l.consumer, l.entryId, l.payload ?? '']
   const json = JSON.stringify([l.headers, l.fields, l.error])
+  if (l.payloadEncoding === 'base64')
+    return { ...l, fields: { ...l.fields, [PAYLOAD_ENCODING_FIELD]: 'base64' } }
   if (!values.some((v) => v.includes(NUL)) && !json.includes('\\u0000')) return l
   const encode = l.payload?.includes(NUL) ?? false
   return {
