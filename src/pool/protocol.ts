@@ -52,6 +52,8 @@ export interface BatchTask {
   timeoutMs: number
   logLevel: LogLevel
   messages: HandlerMessage[]
+  /** Set to 1 (and notified) by the worker once it starts the task: a re-run's watchdog starts then. */
+  started?: Int32Array
 }
 
 /** Start-up check of a handler module. */

@@ -53,29 +53,36 @@ for (const [payload, code] of [
   })
 }
 
-test('a thread killed by one message charges only that message: the healthy ones of its chunk complete on their first attempt', async (t) => {
-  const { redis, key } = testRedis(t)
-  const stream = key('orders')
-  const seen = key('seen')
-  // One thread: the whole batch is one chunk, so the poison message shares it with every other.
-  await consumeHostile(t, stream, { batchSize: 10 })
-  // Written in one round trip so that the first read takes them as one batch.
-  const healthy = ['h1', 'h2', 'h3', 'h4', 'h5']
-  const pipeline = redis.pipeline()
-  for (const id of healthy.slice(0, 2)) pipeline.xadd(stream, '*', 'id', id, 'payload', 'fine', 'seen', seen)
-  pipeline.xadd(stream, '*', 'id', 'poison', 'payload', 'exit')
-  for (const id of healthy.slice(2)) pipeline.xadd(stream, '*', 'id', id, 'payload', 'fine', 'seen', seen)
-  await pipeline.exec()
+for (const [label, rules] of [
+  ['', {}],
+  // The watchdog of a re-run starts when a thread takes the task, not while a new one loads the module.
+  [' (a module slow to import)', { handler: path.join(FIXTURES, 'slowImport.mjs'), handlerTimeoutMs: 300 }],
+] as const) {
+  test(`a thread killed by one message charges only that message: the healthy ones of its chunk complete on their first attempt${label}`, async (t) => {
+    const { redis, key } = testRedis(t)
+    const stream = key('orders')
+    const seen = key('seen')
+    // One thread: the whole batch is one chunk, so the poison message shares it with every other.
+    await consumeHostile(t, stream, { batchSize: 10, ...rules })
+    // Written in one round trip so that the first read takes them as one batch.
+    const healthy = ['h1', 'h2', 'h3', 'h4', 'h5']
+    const pipeline = redis.pipeline()
+    for (const id of healthy.slice(0, 2))
+      pipeline.xadd(stream, '*', 'id', id, 'payload', 'fine', 'seen', seen)
+    pipeline.xadd(stream, '*', 'id', 'poison', 'payload', 'exit')
+    for (const id of healthy.slice(2)) pipeline.xadd(stream, '*', 'id', id, 'payload', 'fine', 'seen', seen)
+    await pipeline.exec()
 
-  const dead = await waitForEntries(redis, `{${stream}}:dlq`, 1, 20_000)
-  await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'everything acked' })
-  assert.deepEqual(letters(dead), [{ id: 'poison', attempts: '2', code: 'ACK_ERR_HANDLER_CRASHED' }])
-  // Every run of a healthy message (a run cut short by the crash may have recorded too) was a first
-  // attempt, and each of them completed.
-  const runs = (await readAll(redis, seen)).map(([, f]) => f)
-  assert.deepEqual([...new Set(runs.map((r) => r.handled))].sort(), healthy)
-  assert.deepEqual(
-    runs.filter((r) => r.attempt !== '1'),
-    [],
-  )
-})
+    const dead = await waitForEntries(redis, `{${stream}}:dlq`, 1, 20_000)
+    await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'everything acked' })
+    assert.deepEqual(letters(dead), [{ id: 'poison', attempts: '2', code: 'ACK_ERR_HANDLER_CRASHED' }])
+    // Every run of a healthy message (a run cut short by the crash may have recorded too) was a first
+    // attempt, and each of them completed.
+    const runs = (await readAll(redis, seen)).map(([, f]) => f)
+    assert.deepEqual([...new Set(runs.map((r) => r.handled))].sort(), healthy)
+    assert.deepEqual(
+      runs.filter((r) => r.attempt !== '1'),
+      [],
+    )
+  })
+}
