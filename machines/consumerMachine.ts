@@ -1,5 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate'
 import {
+  BROKER_FULL,
   BROKER_UNAVAILABLE,
   GROUP_MISSING,
   errorCode,
@@ -42,7 +43,7 @@ export interface ConsumerContext extends ConsumerInput {
   /** Set once a shutdown was requested: finish the batch in flight, then stop. */
   draining: boolean
   /** Where to resume once the broker is back. */
-  resumeAt: 'starting' | 'reading' | 'deadLettering' | 'acking' | 'retrying'
+  resumeAt: 'starting' | 'reading' | 'processing' | 'deadLettering' | 'acking' | 'retrying'
   /** Consecutive broker failures; drives the reconnect backoff. */
   brokerFailures: number
   stats: ConsumerStats
@@ -127,6 +128,8 @@ export const consumerMachine = setup({
     closeConsumer: fromPromise<void, ConsumerRef>(notProvided('closeConsumer')),
   },
   actions: {
+    /** Logs why the broker refused (the first failure of a run of them only). Provided by src/. */
+    reportBrokerDown: (_, _params: { name: string; error: unknown; failures: number }) => {},
     /** Gives pool capacity back. A side effect on the pool gate, provided by src/. */
     releaseCapacity: (_, _params: { name: string; count: number }) => {},
     countAcked: assign({
@@ -148,7 +151,11 @@ export const consumerMachine = setup({
     hasDead: ({ context }) => context.outcomes.some((o) => o.status === 'dead'),
     hasRetries: ({ context }) => context.outcomes.some((o) => o.status === 'retry'),
     isDraining: ({ context }) => context.draining,
-    isBrokerDown: ({ event }) => errorCode((event as { error?: unknown }).error) === BROKER_UNAVAILABLE,
+    /** Wait and retry: the broker is unreachable, or out of memory and refusing writes. */
+    isBrokerDown: ({ event }) => {
+      const code = errorCode((event as { error?: unknown }).error)
+      return code === BROKER_UNAVAILABLE || code === BROKER_FULL
+    },
     isGroupMissing: ({ event }) => errorCode((event as { error?: unknown }).error) === GROUP_MISSING,
     resumesAt: ({ context }, params: { state: ConsumerContext['resumeAt'] }) =>
       context.resumeAt === params.state,
@@ -315,6 +322,12 @@ export const consumerMachine = setup({
             }),
           ],
         },
+        // The dedupe claim was refused before any handler ran: run the batch again once Redis is back.
+        onError: {
+          guard: 'isBrokerDown',
+          target: 'disconnected',
+          actions: assign({ resumeAt: 'processing' }),
+        },
       },
       on: { 'shutdown.request': { actions: assign({ draining: true }) } },
     },
@@ -391,20 +404,41 @@ export const consumerMachine = setup({
      * nothing new is read. A shutdown from here leaves the unsettled batch in the PEL.
      */
     disconnected: {
-      entry: assign({
-        brokerFailures: ({ context }) => context.brokerFailures + 1,
-        stats: ({ context }) => ({ ...context.stats, brokerErrors: context.stats.brokerErrors + 1 }),
-      }),
+      entry: [
+        assign({
+          brokerFailures: ({ context }) => context.brokerFailures + 1,
+          stats: ({ context }) => ({ ...context.stats, brokerErrors: context.stats.brokerErrors + 1 }),
+        }),
+        {
+          type: 'reportBrokerDown',
+          params: ({ context, event }) => ({
+            name: context.name,
+            error: (event as { error?: unknown }).error,
+            failures: context.brokerFailures,
+          }),
+        },
+      ],
       after: { reconnectDelay: { target: 'resuming' } },
       on: {
         'broker.ready': 'resuming',
-        'shutdown.request': 'draining',
+        // Only a batch waiting to be processed still holds its reservation.
+        'shutdown.request': {
+          target: 'draining',
+          actions: [
+            {
+              type: 'releaseCapacity',
+              params: ({ context }) => ({ name: context.name, count: context.reserved }),
+            },
+            assign({ reserved: 0 }),
+          ],
+        },
       },
     },
 
     resuming: {
       always: [
         { guard: { type: 'resumesAt', params: { state: 'starting' } }, target: 'starting' },
+        { guard: { type: 'resumesAt', params: { state: 'processing' } }, target: 'processing' },
         { guard: { type: 'resumesAt', params: { state: 'deadLettering' } }, target: 'deadLettering' },
         { guard: { type: 'resumesAt', params: { state: 'acking' } }, target: 'acking' },
         { guard: { type: 'resumesAt', params: { state: 'retrying' } }, target: 'retrying' },

@@ -7,7 +7,8 @@ import type { ConsumerInput, DelayInput, ReclaimInput, RepublishInput } from './
 
 /**
  * The root actor. It opens the shared resources (connections, pools), spawns one consumer actor per
- * configured consumer and the reclaimer, restarts a crashed child a bounded number of times, and on
+ * configured consumer and the reclaimer, restarts a crashed child at most `maxRestarts` times within
+ * `restartWindowMs` (a crash leaves the count once the window has passed), and on
  * shutdown drains every child before closing the resources. XState has no restart strategy of its own: a crashed
  * child reports `xstate.error.actor.<id>` and is replaced by a new actor under the same id.
  */
@@ -20,14 +21,19 @@ export interface SupervisorInput {
   republish: RepublishInput | null
   /** Settings of the delay scheduler; null without a store (delays live in PostgreSQL). */
   delay: DelayInput | null
-  /** Restarts allowed per child before the daemon gives up and stops (exit 1). */
+  /** Restarts allowed per child within `restartWindowMs`; one more crash stops the daemon (exit 1). */
   maxRestarts: number
+  /** How long a restart counts against `maxRestarts`, in ms: a crash a day never exhausts the budget. */
+  restartWindowMs: number
   /** Time allowed for the drain, in ms; the rest of the shutdown budget is for closing. */
   drainTimeoutMs: number
 }
 
 export interface SupervisorContext extends SupervisorInput {
+  /** Restarts per child since the start (monotonic: the metrics count them). */
   restarts: Record<string, number>
+  /** Restarts per child within the last `restartWindowMs`: what the budget and the backoff use. */
+  recentRestarts: Record<string, number>
   /** Ids of the child actors alive now. */
   running: string[]
   /**
@@ -52,6 +58,8 @@ export type SupervisorEvent =
   | { type: 'reload.request'; consumers: ConsumerInput[]; changed: string[] }
   /** Internal: spawn a child again after its restart delay. */
   | { type: 'child.restart'; id: string }
+  /** Internal: a restart of the child is older than the restart window and no longer counts. */
+  | { type: 'restart.expired'; id: string }
   /** A child actor reached its final state. */
   | { type: `xstate.done.actor.${string}`; output?: unknown }
   /** A child actor crashed. */
@@ -124,7 +132,7 @@ export const supervisorMachine = setup({
   },
   guards: {
     canRestart: ({ context, event }) =>
-      (context.restarts[childFromEvent(event.type)] ?? 0) < context.maxRestarts,
+      (context.recentRestarts[childFromEvent(event.type)] ?? 0) < context.maxRestarts,
     allStopped: ({ context }) => context.running.length === 0,
   },
   delays: {
@@ -135,6 +143,7 @@ export const supervisorMachine = setup({
   context: ({ input }) => ({
     ...input,
     restarts: {},
+    recentRestarts: {},
     running: [],
     replacing: {},
     reloads: 0,
@@ -143,6 +152,17 @@ export const supervisorMachine = setup({
     failure: null,
   }),
   initial: 'starting',
+  on: {
+    // The window slides: each restart stops counting once it is older than restartWindowMs.
+    'restart.expired': {
+      actions: assign({
+        recentRestarts: ({ context, event }) => ({
+          ...context.recentRestarts,
+          [event.id]: Math.max(0, (context.recentRestarts[event.id] ?? 0) - 1),
+        }),
+      }),
+    },
+  },
   output: ({ context }) => ({
     exitCode: context.exitCode,
     timedOut: context.timedOut,
@@ -258,14 +278,18 @@ export const supervisorMachine = setup({
             guard: 'canRestart',
             actions: enqueueActions(({ context, event, enqueue }) => {
               const id = childFromEvent(event.type)
-              const restarts = (context.restarts[id] ?? 0) + 1
-              const delayMs = Math.min(30_000, 500 * 2 ** (restarts - 1))
+              const recent = (context.recentRestarts[id] ?? 0) + 1
+              const delayMs = Math.min(30_000, 500 * 2 ** (recent - 1))
               const error = event.error
               enqueue({ type: 'reportCrash', params: { name: nameOf(id), error, restart: true, delayMs } })
               enqueue('forgetChild')
-              enqueue.assign({ restarts: { ...context.restarts, [id]: restarts } })
+              enqueue.assign({
+                restarts: { ...context.restarts, [id]: (context.restarts[id] ?? 0) + 1 },
+                recentRestarts: { ...context.recentRestarts, [id]: recent },
+              })
               enqueue(stopChild(id))
               enqueue(raise({ type: 'child.restart', id }, { delay: delayMs, id: `restart-${id}` }))
+              enqueue(raise({ type: 'restart.expired', id }, { delay: context.restartWindowMs }))
             }),
           },
           {

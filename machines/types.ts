@@ -11,6 +11,11 @@ export interface Entry {
   entryId: string
   /** The `payload` field as stored, or null when the entry has none. */
   payload: string | null
+  /**
+   * `base64`: read by a `payloadFormat: "binary"` consumer, `payload` holds the stored bytes
+   * base64-encoded (context stays plain JSON); the handler receives them as a Uint8Array.
+   */
+  payloadEncoding?: 'base64'
   /** The `headers` field parsed as a JSON object of strings (empty when absent). */
   headers: Record<string, string>
   /** Every other field of the entry, passed through untouched. */
@@ -116,6 +121,8 @@ export interface ConsumerRef {
 
 /** Error codes a machine branches on. Implementations put one of these on `err.code`. */
 export const BROKER_UNAVAILABLE = 'ACK_ERR_REDIS_UNAVAILABLE'
+/** Redis refuses writes for lack of memory (`noeviction`): like unavailable, wait and retry. */
+export const BROKER_FULL = 'ACK_ERR_REDIS_OUT_OF_MEMORY'
 export const GROUP_MISSING = 'ACK_ERR_GROUP_MISSING'
 
 /** Reads `code` off an unknown error value without trusting its shape. */

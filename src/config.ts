@@ -20,7 +20,7 @@ export interface Config {
   port: number | null
   logLevel: LogLevel
   shutdown: { timeoutMs: number }
-  supervisor: { maxRestarts: number }
+  supervisor: { maxRestarts: number; restartWindowMs: number }
   reclaim: { intervalMs: number; heartbeatTtlMs: number }
   republish: { intervalMs: number; batchSize: number; afterMs: number; staleAfterMs: number }
   delay: { batchSize: number; maxIdleMs: number }
@@ -155,9 +155,14 @@ export const schema = {
   },
   supervisor: {
     maxRestarts: {
-      doc: 'Restarts of a crashed consumer actor before the daemon stops with exit code 1.',
+      doc: 'Restarts of a crashed actor allowed within supervisor.restartWindowMs; one more crash in that window stops the daemon with exit code 1.',
       format: 'nat',
       default: 5,
+    },
+    restartWindowMs: {
+      doc: 'How long a restart counts against supervisor.maxRestarts, in ms (default 10 minutes): an actor that crashes now and then is always restarted, a crash loop stops the daemon.',
+      format: 'positive-int',
+      default: 600_000,
     },
   },
   retention: {
@@ -334,7 +339,10 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     port: conf.get('port'),
     logLevel: conf.get('logLevel') as LogLevel,
     shutdown: { timeoutMs: conf.get('shutdown.timeoutMs') },
-    supervisor: { maxRestarts: conf.get('supervisor.maxRestarts') },
+    supervisor: {
+      maxRestarts: conf.get('supervisor.maxRestarts'),
+      restartWindowMs: conf.get('supervisor.restartWindowMs'),
+    },
     reclaim: {
       intervalMs: conf.get('reclaim.intervalMs'),
       heartbeatTtlMs: conf.get('reclaim.heartbeatTtlMs'),

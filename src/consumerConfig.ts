@@ -36,14 +36,17 @@ export interface ConsumerConfig {
   retryJitter: number
   /** How long a completed message id is remembered for deduplication; 0 turns it off. */
   dedupeTtlMs: number
-  /** `json`: a payload that is missing or not valid JSON is dead-lettered before the handler runs. */
+  /**
+   * `json`: a payload that is missing or not valid JSON is dead-lettered before the handler runs.
+   * `binary`: the payload is read byte for byte and handed to the handler as a Uint8Array.
+   */
   payloadFormat: PayloadFormat
   /** A payload over this many bytes (UTF-8) is dead-lettered before the handler runs. */
   maxPayloadBytes: number
 }
 
 /** What a consumer expects in the `payload` field. */
-export const PAYLOAD_FORMATS = ['text', 'json'] as const
+export const PAYLOAD_FORMATS = ['text', 'json', 'binary'] as const
 export type PayloadFormat = (typeof PAYLOAD_FORMATS)[number]
 
 interface IntRule {

@@ -30,7 +30,7 @@ export function entryProblem(entry: Entry, rules: PayloadRules): HandlerFailure 
   }
   const { payload } = entry
   if (payload === null) {
-    if (rules.payloadFormat === 'text') return null
+    if (rules.payloadFormat !== 'json') return null
     return failure(
       'PayloadError',
       'ACK_ERR_PAYLOAD_MISSING',
@@ -39,7 +39,10 @@ export function entryProblem(entry: Entry, rules: PayloadRules): HandlerFailure 
         'receive entries without one; then `ackstate dlq replay` it.',
     )
   }
-  const bytes = payloadBytes(payload, rules.maxPayloadBytes)
+  const bytes =
+    entry.payloadEncoding === 'base64'
+      ? Buffer.byteLength(payload, 'base64')
+      : payloadBytes(payload, rules.maxPayloadBytes)
   if (bytes > rules.maxPayloadBytes) {
     return failure(
       'PayloadError',

@@ -79,6 +79,7 @@ export interface PublishResult {
 }
 
 const RESERVED = new Set(['id', 'payload', 'headers'])
+const NUL = '\u0000'
 
 /** Checks a message and returns the flat XADD field list. Throws PublishError saying what to fix. */
 export function encodeMessage(message: PublishMessage, now = new Date()): { id: string; fields: string[] } {
@@ -96,6 +97,22 @@ export function encodeMessage(message: PublishMessage, now = new Date()): { id: 
   const headers: Record<string, string> = { 'published-at': now.toISOString(), ...message.headers }
   for (const [k, v] of Object.entries(headers)) {
     if (typeof v !== 'string') fail(`header "${k}" must be a string, got ${typeof v}`)
+  }
+  // PostgreSQL text and jsonb cannot hold NUL: the backup row would fail, or later a dead letter's.
+  const noNul = (what: string, value: string) => {
+    const at = value.indexOf(NUL)
+    if (at < 0) return
+    fail(
+      `${what} contains a NUL character (U+0000) at index ${at}, which PostgreSQL text cannot store; ` +
+        'encode it first (e.g. base64, or pass an object: JSON escapes it) and publish again',
+    )
+  }
+  noNul('`stream`', message.stream)
+  noNul('`id`', id)
+  noNul('`payload`', payload)
+  for (const [k, v] of [...Object.entries(headers), ...Object.entries(message.fields ?? {})]) {
+    noNul('a header or field name', k)
+    if (typeof v === 'string') noNul(`header or field "${k}"`, v)
   }
   const fields = ['id', id, 'payload', payload, 'headers', JSON.stringify(headers)]
   for (const [k, v] of Object.entries(message.fields ?? {})) {

@@ -100,6 +100,11 @@ export function startRuntime(
     },
     actions: {
       releaseCapacity: (_, params) => res.pool(params.name).gate.release(params.name, params.count),
+      // Once per outage: the reconnect backoff retries quietly until the broker answers again.
+      reportBrokerDown: (_, { name, error, failures }) => {
+        if (failures === 1)
+          res.logFor(name).warn({ err: error }, 'redis refused or unreachable; results kept, retrying')
+      },
     },
   })
 
@@ -195,6 +200,7 @@ export function startRuntime(
         ? { consumer, batchSize: config.delay.batchSize, maxIdleMs: config.delay.maxIdleMs }
         : null,
       maxRestarts: config.supervisor.maxRestarts,
+      restartWindowMs: config.supervisor.restartWindowMs,
       drainTimeoutMs: drainBudget(config.shutdown.timeoutMs),
     },
   })

@@ -1,7 +1,7 @@
 import { fromPromise } from 'xstate'
 import type { ClaimInput, Entry } from '../../machines/types.js'
 import type { Redis } from '../redis/connect.js'
-import { decodeEntry } from '../redis/entries.js'
+import { decodeBinaryEntry, decodeEntry } from '../redis/entries.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 import { backoffMs, minimumBackoffMs } from '../retry/backoff.js'
@@ -50,24 +50,25 @@ export const claimDue = (res: Resources) =>
     res.schedule.scanned(input.name, rows.length === input.count ? now : earliest)
     if (due.length === 0) return []
 
-    let claimed: [string, string[] | null][]
+    const binary = policy.payloadFormat === 'binary'
+    let claimed: [string | Buffer, (string | Buffer)[] | null][]
     try {
       // A Cluster has the same XCLAIM; TypeScript cannot pick an overload on the union's variadic form.
-      claimed = (await (res.redis as Redis).xclaim(
-        input.stream,
-        input.group,
-        input.consumer,
-        0,
-        ...due.map((r) => r[0]),
-      )) as [string, string[] | null][]
+      const args = [input.stream, input.group, input.consumer, 0, ...due.map((r) => r[0])] as const
+      claimed = binary
+        ? ((await (res.redis as Redis).callBuffer('XCLAIM', ...args)) as [Buffer, Buffer[] | null][])
+        : ((await (res.redis as Redis).xclaim(...args)) as [string, string[] | null][])
     } catch (err) {
       throw classify(err, `XCLAIM ${input.stream} ${input.group}`)
     }
-    const found = new Map(claimed.map(([id, fields]) => [id, fields]))
+    const found = new Map(claimed.map((e) => [e[0].toString(), e]))
     const entries = due.map(([entryId, , , deliveries]): Entry => {
-      const fields = found.get(entryId)
-      const entry = decodeEntry(entryId, fields ?? null, deliveries + 1)
-      return fields ? entry : { ...entry, gone: true }
+      const raw = found.get(entryId)
+      const attempt = deliveries + 1
+      if (!raw?.[1]) return { ...decodeEntry(entryId, null, attempt), gone: true }
+      return binary
+        ? decodeBinaryEntry(raw as [Buffer, Buffer[]], attempt)
+        : decodeEntry(entryId, raw[1] as string[], attempt)
     })
     return res.store ? withDurableAttempts(res, entries) : entries
   })

@@ -1,7 +1,7 @@
 import type { Sequelize } from 'sequelize'
 import { fromPromise } from 'xstate'
 import type { SettleInput } from '../../machines/types.js'
-import { encodeLetter, lettersOf, type DeadLetter } from '../dlq/letter.js'
+import { letterXadd, lettersOf, type DeadLetter } from '../dlq/letter.js'
 import { deadLetterKey } from '../redis/keys.js'
 import { classify } from '../redis/errors.js'
 import { reviveError } from '../errors.js'
@@ -25,7 +25,7 @@ export const deadLetter = (res: Resources) =>
     const key = deadLetterKey(input.stream)
     const letters = lettersOf(input, new Date().toISOString())
     const pipeline = res.redis.pipeline()
-    for (const letter of letters) pipeline.xadd(key, '*', ...encodeLetter(letter))
+    for (const letter of letters) pipeline.xadd(key, '*', ...letterXadd(letter))
     let results: [Error | null, unknown][] | null
     try {
       results = await pipeline.exec()

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fromPromise } from 'xstate'
 import { BROKER_UNAVAILABLE, type Entry, type ReadInput } from '../../machines/types.js'
 import { BrokerError } from '../errors.js'
-import { decodeReply, type StreamReply } from '../redis/entries.js'
+import { decodeBinaryEntry, decodeReply, type BufferEntry, type StreamReply } from '../redis/entries.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 
@@ -49,18 +49,14 @@ export const readBatch = (res: Resources) =>
       }, limitMs)
     })
     try {
-      const read = reader.xreadgroup(
-        'GROUP',
-        input.group,
-        input.consumer,
-        'COUNT',
-        input.count,
-        'BLOCK',
-        block,
-        'STREAMS',
-        input.stream,
-        '>',
-      ) as Promise<StreamReply>
+      const args = ['GROUP', input.group, input.consumer, 'COUNT', input.count, 'BLOCK', block] as const
+      if (res.consumer(input.name).payloadFormat === 'binary') {
+        const read = reader.xreadgroupBuffer(...args, 'STREAMS', input.stream, '>') as Promise<
+          [Buffer, BufferEntry[]][] | null
+        >
+        return ((await Promise.race([read, deadline]))?.[0]?.[1] ?? []).map((e) => decodeBinaryEntry(e))
+      }
+      const read = reader.xreadgroup(...args, 'STREAMS', input.stream, '>') as Promise<StreamReply>
       return decodeReply(await Promise.race([read, deadline]))
     } catch (err) {
       throw classify(err, `XREADGROUP ${input.stream} ${input.group}`)

@@ -17,6 +17,8 @@ export interface DeadLetter {
   entryId: string
   /** `payload` as it was stored, or null when the entry had none (or was deleted). */
   payload: string | null
+  /** `base64`: `payload` holds the stored bytes base64-encoded (a `binary` consumer's letter). */
+  payloadEncoding?: 'base64'
   headers: Record<string, string>
   /** The entry's other fields, untouched. */
   fields: Record<string, string>
@@ -52,6 +54,7 @@ export function lettersOf(input: SettleInput, failedAt: string): DeadLetter[] {
       consumer: input.consumer,
       entryId: o.entryId,
       payload: entry?.payload ?? null,
+      ...(entry?.payloadEncoding ? { payloadEncoding: entry.payloadEncoding } : {}),
       headers: entry?.headers ?? {},
       fields: entry?.fields ?? {},
       error: { name: error.name, code: error.code, message: error.message },
@@ -59,6 +62,17 @@ export function lettersOf(input: SettleInput, failedAt: string): DeadLetter[] {
       failedAt,
     }
   })
+}
+
+/**
+ * encodeLetter for the XADD itself: a `binary` consumer's payload goes back as the bytes it was
+ * (right after `id`, like every letter's payload).
+ */
+export function letterXadd(letter: DeadLetter): (string | Buffer)[] {
+  const fields: (string | Buffer)[] = encodeLetter(letter)
+  if (letter.payloadEncoding === 'base64' && letter.payload !== null)
+    fields[3] = Buffer.from(letter.payload, 'base64')
+  return fields
 }
 
 /** The XADD field list of a dead letter: the original fields, then the `dlq.*` ones. */

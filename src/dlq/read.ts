@@ -23,7 +23,10 @@ export interface ReadLetter {
   /** The `{stream}:dlq` key it is in. */
   key: string
   letter: DlqEntry
+  /** The entry's fields as text. */
   flat: string[]
+  /** The same fields as the bytes stored (replay sends these back: a binary payload stays exact). */
+  raw: Buffer[]
 }
 
 /** Entries read per XRANGE call. */
@@ -41,20 +44,22 @@ export async function readDeadLetters(redis: RedisClient, filter: DlqFilter): Pr
     let start = filter.sinceMs === undefined ? '-' : String(filter.sinceMs)
     const end = filter.untilMs === undefined ? '+' : String(filter.untilMs)
     while (out.length < limit) {
-      let page: [string, string[]][]
+      let page: [Buffer, Buffer[]][]
       try {
-        page = await redis.xrange(key, start, end, 'COUNT', PAGE)
+        page = await redis.xrangeBuffer(key, start, end, 'COUNT', PAGE)
       } catch (err) {
         throw classify(err, `XRANGE ${key}`)
       }
-      for (const [dlqEntryId, flat] of page) {
+      for (const [rawId, raw] of page) {
+        const dlqEntryId = rawId.toString()
+        const flat = raw.map((b) => b.toString('utf8'))
         const letter = decodeLetter(stream, dlqEntryId, flat)
         if (filter.id !== undefined && letter.id !== filter.id && dlqEntryId !== filter.id) continue
-        out.push({ stream, key, letter, flat })
+        out.push({ stream, key, letter, flat, raw })
         if (out.length >= limit) break
       }
       if (page.length < PAGE) break
-      start = `(${page[page.length - 1]![0]}`
+      start = `(${page[page.length - 1]![0].toString()}`
     }
   }
   return out

@@ -46,8 +46,8 @@ export async function replayLetters(redis: RedisClient, letters: ReadLetter[]): 
       redis,
       moves,
       (read) => read.stream,
-      (pipeline, { stream, key, letter, flat }) =>
-        pipeline.eval(MOVE, 2, stream, key, letter.dlqEntryId, ...replayFields(flat)),
+      (pipeline, read) =>
+        pipeline.eval(MOVE, 2, read.stream, read.key, read.letter.dlqEntryId, ...replayArgs(read)),
     )
     moves.forEach((read, i) => {
       const [err, entryId] = replies[i]?.[0] ?? [new Error('no reply from Redis'), null]
@@ -71,6 +71,15 @@ const LOST = 'the entry was deleted before it was handled; its payload is lost (
  * used-up attempts in the `ackstate-attempts` header; that header is dropped, so the replay starts
  * from attempt 1. Every other byte is kept as it was.
  */
+/** replayFields, with the payload sent back as the bytes it was stored as (binary stays exact). */
+function replayArgs({ flat, raw }: ReadLetter): (string | Buffer)[] {
+  const fields: (string | Buffer)[] = replayFields(flat)
+  const from = flat.findIndex((f, i) => i % 2 === 0 && f === 'payload')
+  const to = fields.findIndex((f, i) => i % 2 === 0 && f === 'payload')
+  if (from >= 0 && to >= 0) fields[to + 1] = raw[from + 1]!
+  return fields
+}
+
 export function replayFields(flat: string[]): string[] {
   const { original } = splitFields(flat)
   for (let i = 0; i + 1 < original.length; i += 2) {

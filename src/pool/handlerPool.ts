@@ -13,6 +13,8 @@ const WORKER_FILE = path.join(path.dirname(here), `worker${path.extname(here)}`)
 
 /** How long after the handler timeout a worker that does not answer is terminated. */
 const WATCHDOG_GRACE_MS = 1_000
+/** A re-run task that no worker started within this long is given up (its watchdog fires). */
+const START_LIMIT_MS = 30_000
 
 export interface PoolOptions {
   /** Absolute path of the handler module. */
@@ -82,14 +84,17 @@ export class HandlerPool {
     )
   }
 
-  /** Runs a batch; one outcome per entry, in order. A crashed worker fails its chunk, not the pool. */
+  /**
+   * Runs a batch; one outcome per entry, in order. A crashed worker fails no more than the message
+   * that crashed it: its chunk runs again one message per task (runChunk), never the whole pool.
+   */
   async run(batch: BatchRun): Promise<Outcome[]> {
     const chunks = split(batch.entries, this.threads)
     const results = await Promise.all(chunks.map((chunk) => this.runChunk(batch, chunk)))
     return results.flat()
   }
 
-  private async runChunk(batch: BatchRun, entries: Entry[]): Promise<Outcome[]> {
+  private async runChunk(batch: BatchRun, entries: Entry[], alone = false): Promise<Outcome[]> {
     const task: BatchTask = {
       kind: 'batch',
       module: this.module,
@@ -103,13 +108,21 @@ export class HandlerPool {
     }
     let envelopes: Envelope[]
     // The worker enforces the timeout itself, but a handler that never yields (a synchronous loop)
-    // blocks its timer too: past a grace period the main thread terminates the thread.
-    const watchdog = AbortSignal.timeout(batch.timeoutMs + WATCHDOG_GRACE_MS)
+    // blocks its timer too: past a grace period the main thread terminates the thread. A re-run
+    // after a thread death waits for replacement threads to start (and load the module): its
+    // watchdog starts only when a worker takes the task.
+    const limitMs = batch.timeoutMs + WATCHDOG_GRACE_MS
+    const startWatch = alone ? watchFromStart(limitMs) : null
+    if (startWatch) task.started = startWatch.started
+    const watchdog = startWatch?.signal ?? AbortSignal.timeout(limitMs)
     try {
       envelopes = (await this.piscina.run(task, { signal: watchdog })) as Envelope[]
     } catch (err) {
       // The worker died (process.exit, out of memory, an uncaught async throw) or was terminated by
-      // the watchdog: Piscina replaces it, and the chunk's messages fail this attempt.
+      // the watchdog: Piscina replaces it. One message may have killed the thread for all, so a chunk
+      // of several runs again one message per task, and only a message that fails alone is charged.
+      // This costs a task per message, but only after a thread died; the hot path is untouched.
+      if (entries.length > 1) return this.runAlone(batch, entries)
       const error = watchdog.aborted
         ? {
             name: 'HandlerError',
@@ -122,8 +135,16 @@ export class HandlerPool {
             message: `handler worker crashed: ${err instanceof Error ? err.message : String(err)}`,
           }
       envelopes = entries.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
+    } finally {
+      startWatch?.stop()
     }
     return entries.map((e, i) => toOutcome(e, envelopes[i]))
+  }
+
+  /** Runs each entry as a task of its own (in parallel, bounded by the threads). */
+  private async runAlone(batch: BatchRun, entries: Entry[]): Promise<Outcome[]> {
+    const results = await Promise.all(entries.map((e) => this.runChunk(batch, [e], true)))
+    return results.flat()
   }
 
   /** Counters for the debug view and metrics. */
@@ -152,12 +173,52 @@ export class HandlerPool {
   }
 }
 
+/** Atomics.waitAsync: in Node since 16, typed only from lib ES2024 (this project builds with ES2023). */
+interface AtomicsWaitAsync {
+  waitAsync(
+    array: Int32Array,
+    index: number,
+    value: number,
+    timeoutMs: number,
+  ): { async: false; value: string } | { async: true; value: Promise<string> }
+}
+
+/**
+ * A watchdog that starts counting `ms` when the worker flags `started` (src/pool/worker.ts), or after
+ * START_LIMIT_MS if no worker ever takes the task. `stop()` once the task settled.
+ */
+function watchFromStart(ms: number): { started: Int32Array; signal: AbortSignal; stop(): void } {
+  const started = new Int32Array(new SharedArrayBuffer(4))
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const arm = () => {
+    if (!stopped) timer = setTimeout(() => controller.abort(), ms)
+  }
+  const wait = (Atomics as unknown as AtomicsWaitAsync).waitAsync(started, 0, 0, START_LIMIT_MS)
+  if (wait.async) void wait.value.then(arm)
+  else arm()
+  return {
+    started,
+    signal: controller.signal,
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+      // Releases the wait of a task that settled without starting (a pool shut down).
+      Atomics.store(started, 0, 1)
+      Atomics.notify(started, 0)
+    },
+  }
+}
+
 function toMessage(stream: string, e: Entry): HandlerMessage {
   return {
     id: e.id,
     entryId: e.entryId,
     stream,
-    payload: e.payload,
+    // Structured clone hands the worker a Buffer as a Uint8Array: the bytes as stored.
+    payload:
+      e.payloadEncoding === 'base64' && e.payload !== null ? Buffer.from(e.payload, 'base64') : e.payload,
     headers: e.headers,
     fields: e.fields,
     attempt: e.attempt,

@@ -8,8 +8,11 @@ export interface HandlerMessage {
   /** Redis stream entry id. */
   entryId: string
   stream: string
-  /** The `payload` field as stored (JSON by convention), or null when the entry has none. */
-  payload: string | null
+  /**
+   * The `payload` field as stored (JSON by convention), or null when the entry has none; its bytes
+   * (a Uint8Array) for a `payloadFormat: "binary"` consumer.
+   */
+  payload: string | Uint8Array | null
   headers: Record<string, string>
   /** Every other field of the entry, untouched. */
   fields: Record<string, string>
@@ -49,6 +52,8 @@ export interface BatchTask {
   timeoutMs: number
   logLevel: LogLevel
   messages: HandlerMessage[]
+  /** Set to 1 (and notified) by the worker once it starts the task: a re-run's watchdog starts then. */
+  started?: Int32Array
 }
 
 /** Start-up check of a handler module. */

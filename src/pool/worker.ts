@@ -77,6 +77,10 @@ async function runBatch(task: BatchTask): Promise<Envelope[]> {
     const error = toFailure(err)
     return task.messages.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
   }
+  if (task.started) {
+    Atomics.store(task.started, 0, 1)
+    Atomics.notify(task.started, 0)
+  }
   const controller = new AbortController()
   const context = {
     name: task.name,

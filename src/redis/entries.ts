@@ -47,6 +47,21 @@ function parseHeaders(raw: string, fields: Record<string, string>): Record<strin
   return {}
 }
 
+/** An XREADGROUP/XCLAIM entry read with the Buffer variants (`xreadgroupBuffer`, `xclaimBuffer`). */
+export type BufferEntry = [entryId: Buffer, fields: Buffer[] | null]
+
+/**
+ * Decodes an entry read as Buffers for a `binary` consumer: the `payload` bytes are kept exact
+ * (base64 in the Entry, `payloadEncoding: 'base64'`); every other field is UTF-8 text as usual.
+ */
+export function decodeBinaryEntry([entryId, flat]: BufferEntry, attempt = 1): Entry {
+  const strings = flat?.map((b, i) =>
+    i % 2 === 1 && flat[i - 1]!.toString('utf8') === 'payload' ? b.toString('base64') : b.toString('utf8'),
+  )
+  const entry = decodeEntry(entryId.toString('utf8'), strings ?? null, attempt)
+  return entry.payload === null ? entry : { ...entry, payloadEncoding: 'base64' }
+}
+
 /** All entries of a one-stream XREADGROUP reply. */
 export function decodeReply(reply: StreamReply): Entry[] {
   if (!reply || reply.length === 0) return []

@@ -1,4 +1,4 @@
-import { BROKER_UNAVAILABLE, GROUP_MISSING } from '../../machines/types.js'
+import { BROKER_FULL, BROKER_UNAVAILABLE, GROUP_MISSING } from '../../machines/types.js'
 import { BrokerError } from '../errors.js'
 
 /**
@@ -35,6 +35,8 @@ const TRANSIENT = [
 ]
 /** An error raised inside a Lua script carries the reply's code after this ("…: -READONLY You…"). */
 const SCRIPT_ERROR = /^ERR .*?-?\b(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING|NOREPLICAS)\b/
+/** `maxmemory` reached under `noeviction`: a plain reply, or the same raised inside a Lua script. */
+const OUT_OF_MEMORY = /^OOM |^ERR .*?-OOM\b/
 const TRANSIENT_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError'])
 const TRANSIENT_CODES = new Set([
   'ECONNREFUSED',
@@ -47,7 +49,8 @@ const TRANSIENT_CODES = new Set([
 
 /**
  * Turns an ioredis failure into a BrokerError whose code the machines branch on:
- * ACK_ERR_REDIS_UNAVAILABLE (wait and retry), ACK_ERR_GROUP_MISSING (recreate the group) or
+ * ACK_ERR_REDIS_UNAVAILABLE (wait and retry), ACK_ERR_REDIS_OUT_OF_MEMORY (wait and retry too: Redis
+ * refuses writes until memory is freed), ACK_ERR_GROUP_MISSING (recreate the group) or
  * ACK_ERR_REDIS_COMMAND (a real error: the actor crashes and the supervisor decides).
  */
 export function classify(err: unknown, what: string): BrokerError {
@@ -58,6 +61,14 @@ export function classify(err: unknown, what: string): BrokerError {
     return new BrokerError(GROUP_MISSING, `${what}: the consumer group or stream is gone (${message})`, {
       cause: err,
     })
+  }
+  if (OUT_OF_MEMORY.test(message)) {
+    return new BrokerError(
+      BROKER_FULL,
+      `${what}: Redis is out of memory and refuses writes (${message}). ` +
+        'Free memory in Redis or raise its maxmemory; consumers keep their results and retry.',
+      { cause: err },
+    )
   }
   if (
     TRANSIENT_NAMES.has(e?.name ?? '') ||

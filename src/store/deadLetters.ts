@@ -1,5 +1,5 @@
 import { QueryTypes, type Sequelize } from 'sequelize'
-import type { DeadLetter } from '../dlq/letter.js'
+import { DLQ_PREFIX, type DeadLetter } from '../dlq/letter.js'
 
 /**
  * The `dead_letter` table (migrations/0003-dead-letter.ts). One statement per batch either way:
@@ -14,9 +14,45 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
             $7::text[], $8::text[], $9::text[], $10::int[], $11::timestamptz[])
   AS u(m, s, g, c, e, p, h, f, err, a, t)`
 
+const NUL = '\u0000'
+/** Marks, in a row's `fields`, a payload stored base64-encoded (its UTF-8 bytes) because it held a NUL. */
+export const PAYLOAD_ENCODING_FIELD = `${DLQ_PREFIX}payloadEncoding`
+
+const scrub = (s: string) => s.replaceAll(NUL, '\uFFFD')
+const scrubAll = <T extends Record<string, unknown>>(o: T): T =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [scrub(k), typeof v === 'string' ? scrub(v) : v])) as T
+
+/**
+ * PostgreSQL text and jsonb cannot hold NUL (U+0000), and one such value fails the whole INSERT. An
+ * entry written by another client may carry one: its payload is stored base64-encoded and marked
+ * (`fields['dlq.payloadEncoding'] = 'base64'`), so the letter stays readable byte for byte; a NUL in
+ * any other column becomes U+FFFD. The `{stream}:dlq` entry keeps the original as it was.
+ */
+export function storableLetter(l: DeadLetter): DeadLetter {
+  const values = [l.id, l.stream, l.group, l.consumer, l.entryId, l.payload ?? '']
+  const json = JSON.stringify([l.headers, l.fields, l.error])
+  if (l.payloadEncoding === 'base64')
+    return { ...l, fields: { ...l.fields, [PAYLOAD_ENCODING_FIELD]: 'base64' } }
+  if (!values.some((v) => v.includes(NUL)) && !json.includes('\\u0000')) return l
+  const encode = l.payload?.includes(NUL) ?? false
+  return {
+    ...l,
+    id: scrub(l.id),
+    stream: scrub(l.stream),
+    group: scrub(l.group),
+    consumer: scrub(l.consumer),
+    entryId: scrub(l.entryId),
+    payload: encode ? Buffer.from(l.payload!, 'utf8').toString('base64') : l.payload,
+    headers: scrubAll(l.headers),
+    fields: { ...scrubAll(l.fields), ...(encode ? { [PAYLOAD_ENCODING_FIELD]: 'base64' } : {}) },
+    error: scrubAll(l.error),
+  }
+}
+
 /** Inserts one row per dead letter, in one multi-row INSERT. */
-export async function insertDeadLetters(sequelize: Sequelize, letters: DeadLetter[]): Promise<void> {
-  if (letters.length === 0) return
+export async function insertDeadLetters(sequelize: Sequelize, batch: DeadLetter[]): Promise<void> {
+  if (batch.length === 0) return
+  const letters = batch.map(storableLetter)
   const column = <T>(pick: (l: DeadLetter) => T) => letters.map(pick)
   await sequelize.query(INSERT, {
     type: QueryTypes.INSERT,

@@ -184,7 +184,7 @@ test('Redis out of memory under noeviction: publishers get the error, nothing ac
   const codes = [...new Set(refused.map((p) => `${p.via}:${p.code}`))].sort()
   s.notes.push(`publishes refused while out of memory: ${refused.length} (${codes.join(', ')})`)
   assert.ok(
-    refused.every((p) => (p.via === 'api' ? p.code === 'ACK_ERR_REDIS_COMMAND' : p.code === 'OOM')),
+    refused.every((p) => (p.via === 'api' ? p.code === 'ACK_ERR_REDIS_OUT_OF_MEMORY' : p.code === 'OOM')),
     `refusals carry the OOM error: ${codes.join(', ')}`,
   )
   crashNote(s)

@@ -154,7 +154,7 @@ test('rejects bad consumer values, naming the key and the file', () => {
     [[{ ...consumer, batchsize: 10 }], /consumers\[0\]\.batchsize is not a consumer key/],
     [
       [{ ...consumer, payloadFormat: 'xml' }],
-      /consumers\[0\]\.payloadFormat must be one of text, json, got "xml"/,
+      /consumers\[0\]\.payloadFormat must be one of text, json, binary, got "xml"/,
     ],
     [
       [{ ...consumer, maxPayloadBytes: 0 }],

@@ -217,24 +217,50 @@ test('a lost broker during a read waits out the backoff, then reads again', asyn
   assert.equal(h.read.calls.length, 2)
 })
 
-test('a lost broker during the ack keeps the results and acks them when it is back', async () => {
+for (const code of ['ACK_ERR_REDIS_UNAVAILABLE', 'ACK_ERR_REDIS_OUT_OF_MEMORY']) {
+  test(`${code} during the ack keeps the results and acks them when the broker is back`, async () => {
+    const h = harness()
+    await settle()
+    h.read.next([entry('1-0')])
+    await settle()
+    h.processed.next([ok(entry('1-0'))])
+    await settle()
+    h.acked.fail(codedError(code))
+    await settle()
+    assert.equal(h.state(), 'disconnected')
+    h.actor.send({ type: 'broker.ready' })
+    await settle()
+    assert.equal(h.state(), 'acking')
+    assert.deepEqual(
+      h.acked.calls[1]!.outcomes.map((o) => o.entryId),
+      ['1-0'],
+    )
+    assert.equal(h.processed.calls.length, 1, 'the handler is not run again')
+    assert.deepEqual(h.errors, [], 'the actor did not crash')
+  })
+}
+
+test('a dedupe claim refused by the broker waits, then runs the batch, its reservation still held', async () => {
   const h = harness()
   await settle()
   h.read.next([entry('1-0')])
   await settle()
-  h.processed.next([ok(entry('1-0'))])
-  await settle()
-  h.acked.fail(codedError('ACK_ERR_REDIS_UNAVAILABLE'))
+  h.processed.fail(codedError('ACK_ERR_REDIS_OUT_OF_MEMORY'))
   await settle()
   assert.equal(h.state(), 'disconnected')
   h.actor.send({ type: 'broker.ready' })
   await settle()
-  assert.equal(h.state(), 'acking')
-  assert.deepEqual(
-    h.acked.calls[1]!.outcomes.map((o) => o.entryId),
-    ['1-0'],
-  )
-  assert.equal(h.processed.calls.length, 1, 'the handler is not run again')
+  assert.equal(h.state(), 'processing')
+  assert.deepEqual(h.processed.calls[1]!.entries, [entry('1-0')])
+  assert.deepEqual(h.released, [9], 'only the unused part was returned')
+  h.actor.send({ type: 'shutdown.request' })
+  h.processed.fail(codedError('ACK_ERR_REDIS_UNAVAILABLE'))
+  await settle()
+  h.actor.send({ type: 'shutdown.request' })
+  await settle()
+  assert.equal(h.actor.getSnapshot().status, 'done')
+  assert.deepEqual(h.released, [9, 1], 'a shutdown while waiting returns the reservation')
+  assert.deepEqual(h.errors, [])
 })
 
 test('a missing group sends the consumer back to create it', async () => {

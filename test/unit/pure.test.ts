@@ -66,7 +66,15 @@ test('classify maps ioredis failures onto the codes the machines branch on', () 
     [new Error('LOADING Redis is loading the dataset in memory'), 'ACK_ERR_REDIS_UNAVAILABLE'],
     [new Error("READONLY You can't write against a read only replica."), 'ACK_ERR_REDIS_UNAVAILABLE'],
     [new Error('WRONGTYPE Operation against a key holding the wrong kind of value'), 'ACK_ERR_REDIS_COMMAND'],
-    [new Error("OOM command not allowed when used memory > 'maxmemory'."), 'ACK_ERR_REDIS_COMMAND'],
+    [new Error("OOM command not allowed when used memory > 'maxmemory'."), 'ACK_ERR_REDIS_OUT_OF_MEMORY'],
+    [
+      new Error("OOM command not allowed when used memory > 'maxmemory'. script: 1649, on @user_script:3."),
+      'ACK_ERR_REDIS_OUT_OF_MEMORY',
+    ],
+    [
+      new Error('ERR Error running script (call to f_1649): @user_script:3: -OOM command not allowed'),
+      'ACK_ERR_REDIS_OUT_OF_MEMORY',
+    ],
   ]
   for (const [err, code] of cases) assert.equal(classify(err, 'X').code, code, String(err))
 })
@@ -102,6 +110,17 @@ test('encodeMessage writes the wire format and refuses what it cannot send', () 
     code: 'ACK_ERR_PUBLISH_INVALID',
     message: /`stream`/,
   })
+  assert.throws(() => encodeMessage({ stream: 's', payload: 'a\u0000b' }), {
+    code: 'ACK_ERR_PUBLISH_INVALID',
+    message: /`payload` contains a NUL character \(U\+0000\) at index 1, .*base64/,
+  })
+  assert.throws(() => encodeMessage({ stream: 's', payload: 'x', headers: { t: '\u0000' } }), {
+    message: /header or field "t" contains a NUL character/,
+  })
+  assert.equal(
+    encodeMessage({ stream: 's', payload: { text: 'a\u0000b' } }).fields[3],
+    '{"text":"a\\u0000b"}',
+  )
   assert.throws(() => encodeMessage({ stream: 's', payload: undefined }), { message: /`payload` is missing/ })
   assert.throws(() => encodeMessage({ stream: 's', payload: 'x', fields: { id: 'y' } }), {
     message: /field "id" is reserved/,

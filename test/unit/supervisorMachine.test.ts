@@ -44,6 +44,7 @@ function harness(
   consumers = [consumer('a'), consumer('b')],
   maxRestarts = 2,
   logic: AnyActorLogic = fakeConsumer,
+  restartWindowMs = 600_000,
 ) {
   const closes: { force: boolean }[] = []
   const crashes: { name: string; restart: boolean; delayMs: number }[] = []
@@ -64,7 +65,15 @@ function harness(
   const clock = new SimulatedClock()
   const actor = createActor(machine, {
     clock,
-    input: { consumers, maxRestarts, drainTimeoutMs: 1_000, reclaim, republish: null, delay: null },
+    input: {
+      consumers,
+      maxRestarts,
+      restartWindowMs,
+      drainTimeoutMs: 1_000,
+      reclaim,
+      republish: null,
+      delay: null,
+    },
   })
   actor.start()
   const child = (name: string) => actor.getSnapshot().children[`consumer-${name}`] as AnyActorRef | undefined
@@ -140,6 +149,47 @@ test('gives up after maxRestarts: drains the others and stops with exit code 1',
   })
 })
 
+test('crashes spaced beyond the restart window never exhaust the budget, and the backoff starts over', async () => {
+  const h = harness([consumer('a')], 2, fakeConsumer, 10_000)
+  await settle()
+  for (let i = 0; i < 5; i++) {
+    h.child('a')!.send({ type: 'crash' })
+    await settle()
+    h.clock.increment(500)
+    await settle()
+    assert.equal(h.child('a')?.getSnapshot().status, 'active', `restarted after crash ${i + 1}`)
+    // A day of quiet (here: the window) forgets the crash.
+    h.clock.increment(10_000)
+    await settle()
+  }
+  assert.deepEqual(h.crashes, Array(5).fill({ name: 'a', restart: true, delayMs: 500 }))
+  assert.equal(h.actor.getSnapshot().value, 'running')
+  assert.deepEqual(h.actor.getSnapshot().context.restarts, { 'consumer-a': 5 }, 'the total keeps counting')
+})
+
+test('maxRestarts + 1 crashes within the restart window stop the daemon with exit code 1', async () => {
+  const h = harness([consumer('a')], 2, fakeConsumer, 10_000)
+  await settle()
+  for (const delayMs of [500, 1_000]) {
+    h.child('a')!.send({ type: 'crash' })
+    await settle()
+    h.clock.increment(delayMs)
+    await settle()
+  }
+  // 1.5 s after the first crash, well inside the window.
+  h.child('a')!.send({ type: 'crash' })
+  await settle()
+  assert.deepEqual(h.crashes, [
+    { name: 'a', restart: true, delayMs: 500 },
+    { name: 'a', restart: true, delayMs: 1_000 },
+    { name: 'a', restart: false, delayMs: 0 },
+  ])
+  h.clock.increment(300)
+  await settle()
+  assert.equal(h.actor.getSnapshot().status, 'done')
+  assert.equal(h.actor.getSnapshot().output?.exitCode, 1)
+})
+
 test('shutdown drains every consumer, then closes resources once, and a second request changes nothing', async () => {
   const h = harness()
   await settle()
@@ -205,7 +255,15 @@ test('a reload drains removed and changed consumers, starts added ones, and rest
   const consumers = [consumer('keep'), consumer('drop'), consumer('change')]
   const actor = createActor(machine, {
     clock,
-    input: { consumers, maxRestarts: 2, drainTimeoutMs: 1_000, reclaim, republish: null, delay: null },
+    input: {
+      consumers,
+      maxRestarts: 2,
+      restartWindowMs: 600_000,
+      drainTimeoutMs: 1_000,
+      reclaim,
+      republish: null,
+      delay: null,
+    },
   }).start()
   await settle()
   const child = (name: string) => actor.getSnapshot().children[`consumer-${name}`] as AnyActorRef | undefined
