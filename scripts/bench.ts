@@ -7,7 +7,7 @@
  *
  * - publish: publisher.publishMany() with the PostgreSQL backup vs a plain pipelined XADD.
  * - consume: the daemon (a child process, as deployed) with the store off and on, deduplication at its
- *   default and off, against a raw XREADGROUP → Piscina → XACK ceiling.
+ *   default and off, against a raw XREADGROUP → Piscina → (UPDATE … ANY →) XACK ceiling.
  * - delays: lateness of delayed messages due over 10–20 s, seen by a handler of the daemon.
  * - drain: release rate of a backlog of delayed messages all due at once.
  *
@@ -22,7 +22,8 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import * as prettier from 'prettier'
-import { consumeScenario } from './bench/consume.js'
+import { ADD_BULK, BULLMQ_CONCURRENCY } from './bench/bullmq.js'
+import { consumeScenario, SANDBOXED_JOBS } from './bench/consume.js'
 import { progress, type Context, type Scenario } from './bench/context.js'
 import { BATCH_SIZE, BLOCK_MS, ROOT, THREADS, build } from './bench/daemon.js'
 import { dropAll } from './bench/database.js'
@@ -140,7 +141,14 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
       `encoded beforehand, XADDed ${PUBLISH_BATCH} per pipeline.`,
     `consume: ${messages.toLocaleString('en-US')} entries pre-filled through the publisher (with the backup ` +
       `when the store is on); daemon consumer batchSize ${BATCH_SIZE}, concurrency ${THREADS}, blockMs ` +
-      `${BLOCK_MS}, no-op handler; raw ceiling: the same batch size and threads, serial loop in-process.`,
+      `${BLOCK_MS}, no-op handler; raw ceiling: the same batch size and threads, serial loop in-process, ` +
+      'with the store: the same pre-filled backup rows confirmed by one `UPDATE … WHERE message_id = ANY($1)` ' +
+      '(pg, synchronous_commit off as the daemon sets it) per batch before its XACK. BullMQ ' +
+      `(devDependency, same Redis, a queue prefix of its own per run, obliterated afterwards): ${messages.toLocaleString('en-US')} ` +
+      `jobs of the same data added with addBulk (${ADD_BULK} per call), then a Worker at concurrency ${BULLMQ_CONCURRENCY} ` +
+      'in a child process with an inline no-op processor, or the no-op handler file as a sandboxed processor ' +
+      `(useWorkerThreads) on ${SANDBOXED_JOBS(messages).toLocaleString('en-US')} jobs only, to stay within the time budget ` +
+      '(a rate either way).',
     `delays: ${delayed.toLocaleString('en-US')} messages published with deliverAt uniform over 10–20 s ahead, ` +
       `10 per publishMany() call; the daemon's consumer keeps its defaults (batchSize 100, concurrency 2) ` +
       'and the scheduler its own (delay.batchSize 500).',
@@ -154,10 +162,11 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
 
 const DEFINITIONS = [
   `steady: msgs/s from the first ack to the last, the daemon's progress read by polling XINFO GROUPS every ${POLL_MS} ms.`,
+  'BullMQ steady: jobs/s from the first `completed` event of the Worker to the last (counted in its process).',
   'wall: msgs/s from spawning the daemon (raw: creating the pool) to the last ack; includes start-up.',
   'confirmed in PostgreSQL: msgs/s from the first ack until every backup row is `acked` (confirmations ' +
     'are written in the background, off the ack path; equal to steady when they keep up). Its ratio row ' +
-    'divides it by the store-off steady rate.',
+    'divides it by the raw+UPDATE steady rate (whose confirmations are synchronous).',
   'until rows marked sent: msgs/s from the first publishMany() until no backup row is `pending` (the ' +
     "publisher's background sent marks).",
   "lateness: handler's Date.now() (or the entry id's ms timestamp) minus the `deliver-at` header the " +
