@@ -2,12 +2,13 @@
  * The benchmark suite: every scenario measured side by side in one run, each figure the median of
  * `--runs` runs with min and max, ratios between sides measured in the same run.
  *
- *   npm run bench -- [--only publish,consume,delays,drain] [--runs N] [--messages N] [--delayed N]
+ *   npm run bench -- [--only publish,consume,latency,delays,drain] [--runs N] [--messages N] [--delayed N]
  *                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR]
  *
  * - publish: publisher.publishMany() with the PostgreSQL backup vs a plain pipelined XADD.
  * - consume: the daemon (a child process, as deployed) with the store off and on, deduplication at its
  *   default and off, against a raw XREADGROUP → Piscina → (UPDATE … ANY →) XACK ceiling.
+ * - latency: publish → handler start at 2,000 msgs/s, the daemon against a BullMQ Worker.
  * - delays: lateness of delayed messages due over 10–20 s, seen by a handler of the daemon.
  * - drain: release rate of a backlog of delayed messages all due at once.
  *
@@ -29,6 +30,7 @@ import { BATCH_SIZE, BLOCK_MS, ROOT, THREADS, build } from './bench/daemon.js'
 import { dropAll } from './bench/database.js'
 import { latenessScenario } from './bench/delays.js'
 import { drainScenario } from './bench/drain.js'
+import { DURATION_MS, latencyScenario, RATE, WARMUP_MS } from './bench/latency.js'
 import { DEFAULTS, parseOptions, type ScenarioName } from './bench/options.js'
 import { PUBLISH_BATCH, publishScenario } from './bench/publish.js'
 import { REDIS_URL, POLL_MS } from './bench/redis.js'
@@ -38,6 +40,7 @@ import { meets, type Row } from './bench/stats.js'
 const SCENARIOS: Record<ScenarioName, Scenario> = {
   publish: publishScenario,
   consume: consumeScenario,
+  latency: latencyScenario,
   delays: latenessScenario,
   drain: drainScenario,
 }
@@ -149,6 +152,12 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
       'in a child process with an inline no-op processor, or the no-op handler file as a sandboxed processor ' +
       `(useWorkerThreads) on ${SANDBOXED_JOBS(messages).toLocaleString('en-US')} jobs only, to stay within the time budget ` +
       '(a rate either way).',
+    `latency: ${RATE.toLocaleString('en-US')} msgs/s for ${DURATION_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up ` +
+      'left out of the figures, 20 messages per publishMany() (BullMQ: addBulk) every 10 ms against a fixed ' +
+      'schedule, each carrying its publish time (epoch ms, performance.timeOrigin + performance.now()); the ' +
+      "daemon runs with the store off (Redis → Piscina) and its consumer's defaults (batchSize 100, " +
+      'concurrency 2, blockMs 5000), its handler appends when it started to a file; BullMQ: a Worker at ' +
+      'concurrency 50 in a child process, inline processor recording the same.',
     `delays: ${delayed.toLocaleString('en-US')} messages published with deliverAt uniform over 10–20 s ahead, ` +
       `10 per publishMany() call; the daemon's consumer keeps its defaults (batchSize 100, concurrency 2) ` +
       'and the scheduler its own (delay.batchSize 500).',
@@ -169,8 +178,10 @@ const DEFINITIONS = [
     'divides it by the raw+UPDATE steady rate (whose confirmations are synchronous).',
   'until rows marked sent: msgs/s from the first publishMany() until no backup row is `pending` (the ' +
     "publisher's background sent marks).",
-  "lateness: handler's Date.now() (or the entry id's ms timestamp) minus the `deliver-at` header the " +
+  "lateness: handler's clock at its start (or the entry id's ms timestamp) minus the `deliver-at` header the " +
     'scheduler sets; p50/p99/max over the messages of a run, then median (min, max) over runs.',
+  "publish → handler start: the handler's (processor's) clock when it began minus the publish time in the " +
+    'payload; p50/p99/max over the messages of a run, then median (min, max) over runs.',
   'release: delayed messages per second from the first XADD of the backlog to the last (entry id timestamps).',
   'start-up: ms from spawning the daemon to its first ack. The consumer group does not exist yet, so the ' +
     'daemon creates it, and with the store on that also runs the start-up recovery diff (every backup row ' +

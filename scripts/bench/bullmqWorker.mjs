@@ -5,7 +5,8 @@
 // - processor "sandboxed": the same no-op handler file as the daemon's, run by BullMQ in worker threads
 //   (useWorkerThreads).
 // - processor "latency": inline, records when each job started against the publish time in job.data.t
-//   (epoch ms, sub-ms precision, as performance.timeOrigin + performance.now() gives it).
+//   (epoch ms, sub-ms precision, as performance.timeOrigin + performance.now() gives it), except for
+//   warm-up jobs (job.data.w true).
 // Messages to the parent (IPC): { ready } once the worker runs, then { first, last, count, latencies? }
 // when n jobs completed (times: epoch ms of the first and last 'completed' event), { error } on a
 // failed job. The parent sends "stop" to close the worker; the process then exits.
@@ -23,7 +24,8 @@ const processors = {
   inline: async () => {},
   sandboxed: spec.noopFile,
   latency: async (job) => {
-    latencies.push(now() - job.data.t)
+    const started = now()
+    if (!job.data.w) latencies.push(started - job.data.t)
   },
 }
 
