@@ -2,7 +2,7 @@
  * The benchmark suite: every scenario measured side by side in one run, each figure the median of
  * `--runs` runs with min and max, ratios between sides measured in the same run.
  *
- *   npm run bench -- [--only publish,consume,latency,delays,drain] [--runs N] [--messages N] [--delayed N]
+ *   npm run bench -- [--only publish,consume,latency,delays,drain,recovery] [--runs N] [--messages N] [--delayed N]
  *                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR]
  *
  * - publish: publisher.publishMany() with the PostgreSQL backup vs a plain pipelined XADD.
@@ -11,6 +11,7 @@
  * - latency: publish → handler start at 2,000 msgs/s, the daemon against a BullMQ Worker.
  * - delays: lateness of delayed messages due over 10–20 s, seen by a handler of the daemon.
  * - drain: release rate of a backlog of delayed messages all due at once.
+ * - recovery: a SIGKILLed daemon's in-flight messages re-delivered by another; SIGTERM → exit.
  *
  * Store scenarios use throwaway databases (ackstate_bench_<random>), dropped at the end, also on
  * failure; every stream key is unique to the run and deleted afterwards. A full run rewrites
@@ -33,6 +34,7 @@ import { drainScenario } from './bench/drain.js'
 import { DURATION_MS, latencyScenario, RATE, WARMUP_MS } from './bench/latency.js'
 import { DEFAULTS, parseOptions, type ScenarioName } from './bench/options.js'
 import { PUBLISH_BATCH, publishScenario } from './bench/publish.js'
+import { HANDLER_MS, IN_FLIGHT, recoveryScenario } from './bench/recovery.js'
 import { REDIS_URL, POLL_MS } from './bench/redis.js'
 import { describeMachine, markdown, renderTable } from './bench/report.js'
 import { meets, type Row } from './bench/stats.js'
@@ -43,6 +45,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   latency: latencyScenario,
   delays: latenessScenario,
   drain: drainScenario,
+  recovery: recoveryScenario,
 }
 
 async function main(): Promise<void> {
@@ -164,6 +167,11 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
     `drain: ${messages.toLocaleString('en-US')} delayed messages stored while no daemon runs, all due when ` +
       'it starts (the freshly filled delay table not yet analyzed by autovacuum, as after a burst); consumer ' +
       'as in consume (dedupe on), delay.batchSize 500.',
+    `recovery: store off, a handler taking ${HANDLER_MS} ms per message, consumer batchSize 10, concurrency 2, ` +
+      `reclaim settings at their defaults (heartbeatTtlMs 3000, intervalMs 500); ${IN_FLIGHT} messages published ` +
+      'to two daemons on one group, the first to start a handler is SIGKILLed, its pending entries (XPENDING ' +
+      'right after the kill) timed until the other started and finished them; then one daemon, the same ' +
+      `${IN_FLIGHT} messages, SIGTERM once a handler started, timed until the process exited.`,
     'Store scenarios: a fresh database per run (CREATE DATABASE ackstate_bench_<random>), migrated by ' +
       "openStore (or by the daemon's own start for delays), dropped WITH (FORCE) afterwards.",
   ]

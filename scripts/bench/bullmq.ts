@@ -1,8 +1,8 @@
 import { fork } from 'node:child_process'
 import path from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { epochNow } from './context.js'
 import { NOOP_HANDLER, ROOT } from './daemon.js'
 import { REDIS_URL, RUN_TIMEOUT_MS } from './redis.js'
 
@@ -15,9 +15,6 @@ export const ADD_BULK = 1_000
 const QUEUE = 'q'
 
 export type Processor = 'inline' | 'sandboxed' | 'latency'
-
-/** Epoch ms with sub-ms precision: comparable across processes (and with the child's timestamps). */
-export const epochNow = () => performance.timeOrigin + performance.now()
 
 /** The bench's Redis as BullMQ's connection options. */
 export function bullConnection() {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { Redis } from 'ioredis'
 import { createLogger, type Logger } from '../../src/log.js'
 import { createPublisher, encodeMessage, type PublishMessage, type Publisher } from '../../src/publish.js'
@@ -48,6 +49,9 @@ export async function publishAll(publisher: Publisher, messages: PublishMessage[
   }
   return ids
 }
+
+/** Epoch ms with sub-ms precision: comparable across processes (the handlers' and workers' timestamps). */
+export const epochNow = () => performance.timeOrigin + performance.now()
 
 /** Progress on stderr; stdout carries only the table. */
 export const progress = (line: string) => process.stderr.write(`bench: ${line}\n`)

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 
 /** The scenarios, in the order they run; `--only` picks some of them. */
-export const SCENARIOS = ['publish', 'consume', 'latency', 'delays', 'drain'] as const
+export const SCENARIOS = ['publish', 'consume', 'latency', 'delays', 'drain', 'recovery'] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export const DEFAULTS = {
