@@ -2,7 +2,7 @@
  * The benchmark suite: every scenario measured side by side in one run, each figure the median of
  * `--runs` runs with min and max, ratios between sides measured in the same run.
  *
- *   npm run bench -- [--only publish,consume,latency,delays,drain,recovery] [--runs N] [--messages N] [--delayed N]
+ *   npm run bench -- [--only publish,consume,latency,delays,drain,recovery,memory] [--runs N] [--messages N] [--delayed N]
  *                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR]
  *
  * - publish: publisher.publishMany() with the PostgreSQL backup vs a plain pipelined XADD.
@@ -12,6 +12,7 @@
  * - delays: lateness of delayed messages due over 10–20 s, seen by a handler of the daemon.
  * - drain: release rate of a backlog of delayed messages all due at once.
  * - recovery: a SIGKILLed daemon's in-flight messages re-delivered by another; SIGTERM → exit.
+ * - memory: a daemon's RSS warm and after 1M messages (ten times --messages), and its peak.
  *
  * Store scenarios use throwaway databases (ackstate_bench_<random>), dropped at the end, also on
  * failure; every stream key is unique to the run and deleted afterwards. A full run rewrites
@@ -34,6 +35,7 @@ import { drainScenario } from './bench/drain.js'
 import { DURATION_MS, latencyScenario, RATE, WARMUP_MS } from './bench/latency.js'
 import { DEFAULTS, parseOptions, type ScenarioName } from './bench/options.js'
 import { PUBLISH_BATCH, publishScenario } from './bench/publish.js'
+import { CHUNK, memoryMessages, memoryScenario, WARM_AT } from './bench/memory.js'
 import { HANDLER_MS, IN_FLIGHT, recoveryScenario } from './bench/recovery.js'
 import { REDIS_URL, POLL_MS } from './bench/redis.js'
 import { describeMachine, markdown, renderTable } from './bench/report.js'
@@ -46,6 +48,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   delays: latenessScenario,
   drain: drainScenario,
   recovery: recoveryScenario,
+  memory: memoryScenario,
 }
 
 async function main(): Promise<void> {
@@ -172,6 +175,13 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
       'to two daemons on one group, the first to start a handler is SIGKILLed, its pending entries (XPENDING ' +
       'right after the kill) timed until the other started and finished them; then one daemon, the same ' +
       `${IN_FLIGHT} messages, SIGTERM once a handler started, timed until the process exited.`,
+    `memory: ${memoryMessages(messages).toLocaleString('en-US')} messages through one daemon (store on, ` +
+      `dedupeTtlMs 0 so Redis does not hold a dedupe mark per message; batchSize ${BATCH_SIZE}, concurrency ` +
+      `${THREADS}, blockMs ${BLOCK_MS}, no-op handler), started on an empty stream and database; the bench feeds ` +
+      `${CHUNK.toLocaleString('en-US')} messages at a time (their backup rows as \`sent\`, one INSERT … SELECT ` +
+      'generate_series, then their entries, pipelined XADD) whenever fewer than that are unacked. RSS: VmRSS ' +
+      `of /proc/<pid>/status, warm after ${WARM_AT(memoryMessages(messages)).toLocaleString('en-US')} acked, ` +
+      'end when all were acked; peak: VmHWM.',
     'Store scenarios: a fresh database per run (CREATE DATABASE ackstate_bench_<random>), migrated by ' +
       "openStore (or by the daemon's own start for delays), dropped WITH (FORCE) afterwards.",
   ]
