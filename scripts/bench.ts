@@ -2,7 +2,7 @@
  * The benchmark suite: every scenario measured side by side in one run, each figure the median of
  * `--runs` runs with min and max, ratios between sides measured in the same run.
  *
- *   npm run bench -- [--only publish,consume,latency,delays,drain,recovery,memory] [--runs N] [--messages N] [--delayed N]
+ *   npm run bench -- [--only publish,consume,latency,delays,drain,recovery,memory,scale] [--runs N] [--messages N] [--delayed N]
  *                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR]
  *
  * - publish: publisher.publishMany() with the PostgreSQL backup vs a plain pipelined XADD.
@@ -13,6 +13,7 @@
  * - drain: release rate of a backlog of delayed messages all due at once.
  * - recovery: a SIGKILLed daemon's in-flight messages re-delivered by another; SIGTERM → exit.
  * - memory: a daemon's RSS warm and after 1M messages (ten times --messages), and its peak.
+ * - scale: 1, 2 and 4 daemon processes on one group draining the same number of messages.
  *
  * Store scenarios use throwaway databases (ackstate_bench_<random>), dropped at the end, also on
  * failure; every stream key is unique to the run and deleted afterwards. A full run rewrites
@@ -38,6 +39,7 @@ import { PUBLISH_BATCH, publishScenario } from './bench/publish.js'
 import { CHUNK, memoryMessages, memoryScenario, WARM_AT } from './bench/memory.js'
 import { HANDLER_MS, IN_FLIGHT, recoveryScenario } from './bench/recovery.js'
 import { REDIS_URL, POLL_MS } from './bench/redis.js'
+import { COUNTS, scaleScenario } from './bench/scale.js'
 import { describeMachine, markdown, renderTable } from './bench/report.js'
 import { meets, type Row } from './bench/stats.js'
 
@@ -49,6 +51,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   drain: drainScenario,
   recovery: recoveryScenario,
   memory: memoryScenario,
+  scale: scaleScenario,
 }
 
 async function main(): Promise<void> {
@@ -182,6 +185,10 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
       'generate_series, then their entries, pipelined XADD) whenever fewer than that are unacked. RSS: VmRSS ' +
       `of /proc/<pid>/status, warm after ${WARM_AT(memoryMessages(messages)).toLocaleString('en-US')} acked, ` +
       'end when all were acked; peak: VmHWM.',
+    `scale: ${COUNTS.join(', ')} daemon processes (store off, consumer as in consume) started on an empty ` +
+      `stream; once all of them are up (heartbeat keys set, then 200 ms), ${messages.toLocaleString('en-US')} pre-encoded entries are ` +
+      'XADDed (pipelined, 500 per round trip) and the group drained; the order of the counts rotates per run. ' +
+      `The machine has ${os.availableParallelism()} cores: more processes than that share them.`,
     'Store scenarios: a fresh database per run (CREATE DATABASE ackstate_bench_<random>), migrated by ' +
       "openStore (or by the daemon's own start for delays), dropped WITH (FORCE) afterwards.",
   ]

@@ -1,7 +1,16 @@
 import { parseArgs } from 'node:util'
 
 /** The scenarios, in the order they run; `--only` picks some of them. */
-export const SCENARIOS = ['publish', 'consume', 'latency', 'delays', 'drain', 'recovery', 'memory'] as const
+export const SCENARIOS = [
+  'publish',
+  'consume',
+  'latency',
+  'delays',
+  'drain',
+  'recovery',
+  'memory',
+  'scale',
+] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export const DEFAULTS = {
