@@ -1,6 +1,6 @@
 import type { Sequelize } from 'sequelize'
 import { benchBullmq } from './bullmq.js'
-import { messagesFor, progress, publishAll, publisherFor, streamKey, type Context } from './context.js'
+import { messagesFor, progress, publishWith, streamKey, type Context } from './context.js'
 import { consumeRows, VARIANTS, type Key, type Sample } from './consumeRows.js'
 import { startDaemon } from './daemon.js'
 import { openMigrated, waitForCount, withDatabase, type BenchDatabase } from './database.js'
@@ -71,16 +71,11 @@ export async function consumeScenario(ctx: Context): Promise<Row[]> {
 }
 
 /** Fills the stream through the publisher; with a store every message gets its backup row first. */
-async function fill(store: Sequelize | null, stream: string, n: number): Promise<string[]> {
-  const publisher = publisherFor(store)
-  try {
-    const ids = await publishAll(publisher, messagesFor(stream, n))
-    // Rows still pending when the daemon starts could be re-sent by its republisher.
+function fill(store: Sequelize | null, stream: string, n: number): Promise<string[]> {
+  // Rows still pending when the daemon starts could be re-sent by its republisher.
+  return publishWith(store, messagesFor(stream, n), async () => {
     if (store) await waitForCount(store, PENDING_ROWS, [], (c) => c === 0, { what: 'rows marked sent' })
-    return ids
-  } finally {
-    await publisher.close()
-  }
+  })
 }
 
 async function daemonRun(

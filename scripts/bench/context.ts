@@ -53,5 +53,24 @@ export async function publishAll(publisher: Publisher, messages: PublishMessage[
 /** Epoch ms with sub-ms precision: comparable across processes (the handlers' and workers' timestamps). */
 export const epochNow = () => performance.timeOrigin + performance.now()
 
+/**
+ * Publishes messages through a publisher of their own (the backup when `store`), closed afterwards —
+ * after `beforeClose`, which the publisher's background work (sent marks) may need it alive for.
+ */
+export async function publishWith(
+  store: Sequelize | null,
+  messages: PublishMessage[],
+  beforeClose?: () => Promise<unknown>,
+): Promise<string[]> {
+  const publisher = publisherFor(store)
+  try {
+    const ids = await publishAll(publisher, messages)
+    await beforeClose?.()
+    return ids
+  } finally {
+    await publisher.close()
+  }
+}
+
 /** Progress on stderr; stdout carries only the table. */
 export const progress = (line: string) => process.stderr.write(`bench: ${line}\n`)

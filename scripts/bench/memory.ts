@@ -6,7 +6,7 @@ import { encodeAll, progress, streamKey, type Context } from './context.js'
 import { BATCH_SIZE, BLOCK_MS, THREADS, startDaemon, type Daemon } from './daemon.js'
 import { openMigrated, withDatabase } from './database.js'
 import { deleteStream, groupState, waitForGroup, xaddAll } from './redis.js'
-import { fmt, summarise, type Row } from './stats.js'
+import { fmt, rowsOf, type Row } from './stats.js'
 
 /** Messages through the daemon per run: ten times --messages (1M by default). */
 export const memoryMessages = (messages: number) => messages * 10
@@ -72,13 +72,7 @@ export async function memoryScenario(ctx: Context): Promise<Row[]> {
       await deleteStream(ctx.redis, stream)
     }
   }
-  const row = (metric: string, unit: Row['unit'], values: number[], target?: Row['target']): Row => ({
-    scenario: 'memory',
-    metric,
-    unit,
-    summary: summarise(values),
-    ...(target ? { target } : {}),
-  })
+  const row = rowsOf('memory')
   const warmAt = fmt(WARM_AT(total))
   return [
     row(

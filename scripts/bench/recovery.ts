@@ -3,18 +3,10 @@ import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
-import {
-  epochNow,
-  messagesFor,
-  progress,
-  publishAll,
-  publisherFor,
-  streamKey,
-  type Context,
-} from './context.js'
+import { epochNow, messagesFor, progress, publishWith, streamKey, type Context } from './context.js'
 import { SEEN_FILE_ENV, SLOW_HANDLER, SLOW_MS_ENV, startDaemon, type Daemon } from './daemon.js'
 import { GROUP, deleteStream, groupState, waitForGroup } from './redis.js'
-import { fmt, summarise, type Row } from './stats.js'
+import { fmt, rowsOf, type Row } from './stats.js'
 
 /** How long the slow handler takes per message. */
 export const HANDLER_MS = 1_000
@@ -103,13 +95,7 @@ export async function recoveryScenario(ctx: Context): Promise<Row[]> {
         `${fmt(termed.exitMs)} ms, ${termed.leftPending} left pending`,
     )
   }
-  const row = (metric: string, unit: Row['unit'], values: number[], target?: Row['target']): Row => ({
-    scenario: 'recovery',
-    metric,
-    unit,
-    summary: summarise(values),
-    ...(target ? { target } : {}),
-  })
+  const row = rowsOf('recovery')
   return [
     row('SIGKILL: in-flight entries of the killed daemon', 'msgs', orphans),
     row('SIGKILL → all re-delivered by the other daemon (last handler start)', 'ms', redelivered, {
@@ -131,12 +117,7 @@ async function killPart(ctx: Context, run: number) {
   try {
     await waitForGroup(ctx.redis, stream, { started: a.started, alive: a.check })
     await waitForGroup(ctx.redis, stream, { started: b.started, alive: b.check })
-    const publisher = publisherFor(null)
-    try {
-      ids = await publishAll(publisher, messagesFor(stream, IN_FLIGHT))
-    } finally {
-      await publisher.close()
-    }
+    ids = await publishWith(null, messagesFor(stream, IN_FLIGHT))
     // Once every entry was delivered and handlers run, kill the daemon holding the most of them.
     await waitForMarks(file, 'a handler to start', (marks) => marks.find((m) => m.what === 'start'))
     await waitFor('every entry delivered', async () => {
@@ -181,12 +162,7 @@ async function termPart(ctx: Context, run: number) {
   const daemon = slowDaemon(ctx, stream, `recovery-term-${run}`, file)
   try {
     await waitForGroup(ctx.redis, stream, { started: daemon.started, alive: daemon.check })
-    const publisher = publisherFor(null)
-    try {
-      ids = await publishAll(publisher, messagesFor(stream, IN_FLIGHT))
-    } finally {
-      await publisher.close()
-    }
+    ids = await publishWith(null, messagesFor(stream, IN_FLIGHT))
     await waitForMarks(file, 'a handler to start', (marks) => marks.find((m) => m.what === 'start'))
     const signalled = performance.now()
     daemon.kill('SIGTERM')

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { encodeAll, messagesFor, progress, streamKey, type Context } from './context.js'
 import { startDaemon, type Daemon } from './daemon.js'
 import { deleteStream, steadyRate, waitDrained, waitForGroup, xaddAll } from './redis.js'
-import { fmt, pairedRatios, summarise, type Row } from './stats.js'
+import { fmt, pairedRatios, rowsOf, type Row } from './stats.js'
 
 /** Daemon processes per side, all on one consumer group. */
 export const COUNTS = [1, 2, 4] as const
@@ -54,19 +54,12 @@ export async function scaleScenario(ctx: Context): Promise<Row[]> {
     }
   }
   const of = (count: number) => rates.get(count)!
+  const row = rowsOf('scale')
   return [
-    ...COUNTS.map((c): Row => ({
-      scenario: 'scale',
-      metric: `${c} daemon process${c === 1 ? '' : 'es'} on one group: steady`,
-      unit: 'msgs/s',
-      summary: summarise(of(c)),
-    })),
-    ...COUNTS.slice(1).map((c): Row => ({
-      scenario: 'scale',
-      metric: `ratio ${c} processes / 1, steady`,
-      unit: '×',
-      summary: summarise(pairedRatios(of(c), of(1))),
-    })),
+    ...COUNTS.map((c) =>
+      row(`${c} daemon process${c === 1 ? '' : 'es'} on one group: steady`, 'msgs/s', of(c)),
+    ),
+    ...COUNTS.slice(1).map((c) => row(`ratio ${c} processes / 1, steady`, '×', pairedRatios(of(c), of(1)))),
   ]
 }
 

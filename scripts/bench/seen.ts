@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { percentile, summarise, type Row } from './stats.js'
+import { percentile, rowsOf, type Row } from './stats.js'
 
 /** One line of scripts/bench/recordSeen.mjs: when the handler saw a message. */
 export interface Seen {
@@ -79,11 +79,13 @@ export function spreadRows(
   s: Spread,
   p99Bound?: number,
 ): Row[] {
-  return (['p50', 'p99', 'max'] as const).map((p) => ({
-    scenario,
-    metric: metric(p),
-    unit: 'ms',
-    summary: summarise(s[p]),
-    ...(p === 'p99' && p99Bound !== undefined ? { target: { op: '<=' as const, bound: p99Bound } } : {}),
-  }))
+  const row = rowsOf(scenario)
+  return (['p50', 'p99', 'max'] as const).map((p) =>
+    row(
+      metric(p),
+      'ms',
+      s[p],
+      p === 'p99' && p99Bound !== undefined ? { op: '<=', bound: p99Bound } : undefined,
+    ),
+  )
 }

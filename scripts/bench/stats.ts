@@ -37,6 +37,17 @@ export interface Row {
   target?: Target
 }
 
+/** Rows of one scenario: `row(metric, unit, values, target?)` summarises the values of the runs. */
+export const rowsOf =
+  (scenario: string) =>
+  (metric: string, unit: Row['unit'], values: number[], target?: Target): Row => ({
+    scenario,
+    metric,
+    unit,
+    summary: summarise(values),
+    ...(target ? { target } : {}),
+  })
+
 export const meets = (row: Row): boolean | undefined =>
   row.target === undefined
     ? undefined
