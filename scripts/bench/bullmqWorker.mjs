@@ -1,15 +1,15 @@
 // The BullMQ side of the benchmark, a child process as the daemon is: one Worker on a queue the parent
 // filled (or fills while it runs). Its settings come as JSON in argv[2]:
-//   { queue, prefix, connection, concurrency, n, processor }
+//   { queue, prefix, connection, concurrency, n, warm, processor, noopFile }
 // - processor "inline": a no-op async function in this process.
 // - processor "sandboxed": the same no-op handler file as the daemon's, run by BullMQ in worker threads
 //   (useWorkerThreads).
 // - processor "latency": inline, records when each job started against the publish time in job.data.t
 //   (epoch ms, sub-ms precision, as performance.timeOrigin + performance.now() gives it), except for
 //   warm-up jobs (job.data.w true).
-// Messages to the parent (IPC): { ready } once the worker runs, then { first, last, count, latencies? }
-// when n jobs completed (times: epoch ms of the first and last 'completed' event), { error } on a
-// failed job. The parent sends "stop" to close the worker; the process then exits.
+// Messages to the parent (IPC): { ready } once the worker runs, then { first, warmed, last, count,
+// latencies? } when n jobs completed (epoch ms of the first, the warm-th and the last 'completed'
+// event), { error } on a failed job. The parent sends "stop" to close the worker; the process then exits.
 import { performance } from 'node:perf_hooks'
 import { Worker } from 'bullmq'
 
@@ -39,12 +39,15 @@ const worker = new Worker(spec.queue, processors[spec.processor], {
 
 let count = 0
 let first = 0
+let warmed = 0
 let last = 0
 worker.on('completed', () => {
   last = now()
-  if (count++ === 0) first = last
+  count++
+  if (count === 1) first = last
+  if (count === spec.warm) warmed = last
   if (count === spec.n)
-    process.send({ first, last, count, ...(spec.processor === 'latency' ? { latencies } : {}) })
+    process.send({ first, warmed, last, count, ...(spec.processor === 'latency' ? { latencies } : {}) })
 })
 worker.on('failed', (job, err) => process.send({ error: `job ${job?.id} failed: ${err.message}` }))
 worker.on('error', (err) => process.send({ error: String(err?.stack ?? err) }))

@@ -12,7 +12,7 @@ import { fmt, type Row } from './stats.js'
  * Jobs of the BullMQ sandboxed side: fewer than the others so the whole suite stays within its time
  * budget (a run of it is ~10× slower than inline); throughput is a rate, the ratio stays fair.
  */
-export const SANDBOXED_JOBS = (messages: number) => Math.min(messages, 30_000)
+export const SANDBOXED_JOBS = (messages: number) => Math.min(messages, 20_000)
 
 const ACKED_ROWS = `SELECT count(*) AS n FROM redis_message_backup WHERE status = 'acked'`
 const PENDING_ROWS = `SELECT count(*) AS n FROM redis_message_backup WHERE status = 'pending'`

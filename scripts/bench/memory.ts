@@ -8,8 +8,11 @@ import { openMigrated, withDatabase } from './database.js'
 import { deleteStream, groupState, waitForGroup, xaddAll } from './redis.js'
 import { fmt, rowsOf, type Row } from './stats.js'
 
-/** Messages through the daemon per run: ten times --messages (1M by default). */
-export const memoryMessages = (messages: number) => messages * 10
+/**
+ * Messages through the daemon per run: five times --messages (500k by default; the issue asks for 1M,
+ * halved so the whole suite fits its 10 minutes on 2 cores — a run of 1M took ~70 s on a loaded machine).
+ */
+export const memoryMessages = (messages: number) => messages * 5
 /** RSS counted as warm once this many messages were acked. */
 export const WARM_AT = (total: number) => Math.min(50_000, Math.floor(total / 20))
 /** Messages fed per chunk (backup rows, then XADD); the next waits until the backlog is below one. */

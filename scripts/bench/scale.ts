@@ -5,6 +5,8 @@ import { startDaemon, type Daemon } from './daemon.js'
 import { deleteStream, steadyRate, waitDrained, waitForGroup, xaddAll } from './redis.js'
 import { fmt, pairedRatios, rowsOf, type Row } from './stats.js'
 
+/** Messages per side: half of --messages (50k by default), to fit the suite's time budget (a rate). */
+export const scaleMessages = (messages: number) => Math.ceil(messages / 2)
 /** Daemon processes per side, all on one consumer group. */
 export const COUNTS = [1, 2, 4] as const
 const REGISTER_TIMEOUT_MS = 60_000
@@ -13,11 +15,11 @@ const SETTLE_MS = 200
 
 /**
  * Scale: 1, 2 and 4 daemon processes (store off, the consume scenario's settings) on one group. They
- * start on an empty stream and, once every one of them is up (its heartbeat key set), the bench XADDs `messages` pre-encoded entries (pipelined); msgs/s from the first ack to the last. The
+ * start on an empty stream and, once every one of them is up (its heartbeat key set), the bench XADDs scaleMessages pre-encoded entries (pipelined); msgs/s from the first ack to the last. The
  * order of the counts rotates per run.
  */
 export async function scaleScenario(ctx: Context): Promise<Row[]> {
-  const n = ctx.options.messages
+  const n = scaleMessages(ctx.options.messages)
   const rates = new Map<number, number[]>(COUNTS.map((c) => [c, []]))
   for (let run = 1; run <= ctx.options.runs; run++) {
     for (let k = 0; k < COUNTS.length; k++) {
