@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { bySlices } from './slices.js'
 import type { Redis } from 'ioredis'
 import { createLogger, type Logger } from '../../src/log.js'
@@ -47,6 +48,29 @@ export async function publishAll(publisher: Publisher, messages: PublishMessage[
     for (const r of await publisher.publishMany(slice)) ids.push(r.id)
   })
   return ids
+}
+
+/** Epoch ms with sub-ms precision: comparable across processes (the handlers' and workers' timestamps). */
+export const epochNow = () => performance.timeOrigin + performance.now()
+
+/**
+ * Publishes messages through a publisher of their own (the backup when `store`), closed afterwards —
+ * after `beforeClose`, if given. The close hands the publisher's rows over (marked sent), as a
+ * publisher that is done does, so a daemon's republisher has nothing to look up.
+ */
+export async function publishWith(
+  store: Sequelize | null,
+  messages: PublishMessage[],
+  beforeClose?: () => Promise<unknown>,
+): Promise<string[]> {
+  const publisher = publisherFor(store)
+  try {
+    const ids = await publishAll(publisher, messages)
+    await beforeClose?.()
+    return ids
+  } finally {
+    await publisher.close()
+  }
 }
 
 /** Progress on stderr; stdout carries only the table. */

@@ -8,8 +8,11 @@ import { GROUP, REDIS_URL } from './redis.js'
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const NOOP_HANDLER = path.join(ROOT, 'scripts/bench/noop.mjs')
 export const RECORD_HANDLER = path.join(ROOT, 'scripts/bench/recordSeen.mjs')
-/** Env var naming the file recordSeen.mjs appends to (worker threads inherit the env). */
+export const SLOW_HANDLER = path.join(ROOT, 'scripts/bench/slowHandler.mjs')
+/** Env var naming the file recordSeen.mjs and slowHandler.mjs append to (worker threads inherit the env). */
 export const SEEN_FILE_ENV = 'ACKSTATE_BENCH_SEEN_FILE'
+/** Env var: how long slowHandler.mjs takes per message, in ms. */
+export const SLOW_MS_ENV = 'ACKSTATE_BENCH_SLOW_MS'
 
 /** Settings of the throughput runs (the raw ceiling uses the same). */
 export const BATCH_SIZE = 500
@@ -72,6 +75,10 @@ export interface Daemon {
   check: () => Promise<string | null>
   /** SIGTERM, then SIGKILL after 30 s; resolves with the exit code. */
   stop: () => Promise<number | null>
+  /** Sends a signal and returns at once. */
+  kill: (signal: NodeJS.Signals) => void
+  /** Resolves when the process exited: its code and performance.now() then. */
+  exited: Promise<{ code: number | null; at: number }>
 }
 
 /** The whole daemon, as deployed: `node dist/src/cli.js start` with its own config file. */
@@ -105,12 +112,14 @@ export function startDaemon(spec: DaemonSpec): Daemon {
     stdio: ['ignore', 2, 2],
   })
   let exitCode: number | null | undefined
-  const exited = new Promise<number | null>((resolve) =>
+  let killed = false
+  const exit = new Promise<{ code: number | null; at: number }>((resolve) =>
     child.once('exit', (code) => {
       exitCode = code
-      resolve(code)
+      resolve({ code, at: performance.now() })
     }),
   )
+  const exited = exit.then((e) => e.code)
   return {
     pid: child.pid,
     started,
@@ -123,8 +132,14 @@ export function startDaemon(spec: DaemonSpec): Daemon {
       const killer = setTimeout(() => child.kill('SIGKILL'), 30_000)
       const code = await exited
       clearTimeout(killer)
-      if (code !== 0) process.stderr.write(`bench: daemon ${spec.label} exited with code ${code}\n`)
+      if (code !== 0 && !killed)
+        process.stderr.write(`bench: daemon ${spec.label} exited with code ${code}\n`)
       return code
     },
+    kill: (signal) => {
+      if (signal === 'SIGKILL') killed = true
+      child.kill(signal)
+    },
+    exited: exit,
   }
 }

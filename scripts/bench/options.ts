@@ -1,12 +1,21 @@
 import { parseArgs } from 'node:util'
 
 /** The scenarios, in the order they run; `--only` picks some of them. */
-export const SCENARIOS = ['publish', 'consume', 'delays', 'drain'] as const
+export const SCENARIOS = [
+  'publish',
+  'consume',
+  'latency',
+  'delays',
+  'drain',
+  'recovery',
+  'memory',
+  'scale',
+] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export const DEFAULTS = {
   runs: 3,
-  /** Messages of the throughput scenarios (publish, consume, drain). */
+  /** Messages of the throughput scenarios (publish, consume, drain, scale); memory pushes ten times as many. */
   messages: 100_000,
   /** Delayed messages of the lateness scenario, due uniformly over 10–20 s after they are published. */
   delayed: 10_000,

@@ -91,6 +91,25 @@ export async function waitDrained(
   return { firstAck, done: performance.now() }
 }
 
+/** Waits until the consumer group exists (the daemon started its consumer); `alive` non-null aborts. */
+export async function waitForGroup(
+  redis: Redis,
+  stream: string,
+  {
+    started,
+    alive,
+    timeoutMs = 30_000,
+  }: { started: number; alive: () => Promise<string | null>; timeoutMs?: number },
+): Promise<void> {
+  while ((await groupState(redis, stream)) === null) {
+    const dead = await alive()
+    if (dead) throw new Error(dead)
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`no consumer group on ${stream} after ${timeoutMs} ms`)
+    await sleep(20)
+  }
+}
+
 /** msgs/s from the first ack to `end`; a run faster than one poll falls back to `start` → `end`. */
 export function steadyRate(n: number, drain: Drain, start: number, end = drain.done): number {
   const first = drain.firstAck

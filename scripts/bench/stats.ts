@@ -28,14 +28,25 @@ export interface Target {
   bound: number
 }
 
-/** One line of the result table. `unit` decides the formatting: msgs/s, ms, × (a ratio) or rows. */
+/** One line of the result table. `unit` decides the formatting: msgs/s, ms, × (a ratio), rows, msgs, MiB or %. */
 export interface Row {
   scenario: string
   metric: string
-  unit: 'msgs/s' | 'ms' | '×' | 'rows'
+  unit: 'msgs/s' | 'ms' | '×' | 'rows' | 'msgs' | 'MiB' | '%'
   summary: Summary
   target?: Target
 }
+
+/** Rows of one scenario: `row(metric, unit, values, target?)` summarises the values of the runs. */
+export const rowsOf =
+  (scenario: string) =>
+  (metric: string, unit: Row['unit'], values: number[], target?: Target): Row => ({
+    scenario,
+    metric,
+    unit,
+    summary: summarise(values),
+    ...(target ? { target } : {}),
+  })
 
 export const meets = (row: Row): boolean | undefined =>
   row.target === undefined
@@ -52,6 +63,7 @@ export function pairedRatios(a: number[], b: number[]): number[] {
 
 export function formatValue(n: number, unit: Row['unit']): string {
   if (unit === '×') return n.toFixed(2)
+  if (unit === 'MiB' || unit === '%') return n.toFixed(1)
   if (unit === 'ms') return n < 100 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')
   return Math.round(n).toLocaleString('en-US')
 }

@@ -1,0 +1,139 @@
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { dropQueue, openQueue, startBullWorker } from './bullmq.js'
+import { epochNow, progress, publisherFor, streamKey, type Context } from './context.js'
+import { RECORD_HANDLER, SEEN_FILE_ENV, startDaemon } from './daemon.js'
+import { deleteStream, waitForGroup } from './redis.js'
+import { describeSpread, parseSeen, pushSpread, spread, spreadRows, waitForLines } from './seen.js'
+import type { Row } from './stats.js'
+
+/** The publish rate, how long it lasts, and the pacing: PER_TICK messages every TICK_MS. */
+export const RATE = 2_000
+export const DURATION_MS = 10_000
+/** Published before the measured window and left out of the figures (cold code paths, new threads). */
+export const WARMUP_MS = 1_000
+const TICK_MS = 10
+const PER_TICK = (RATE * TICK_MS) / 1000
+const TOTAL = ((WARMUP_MS + DURATION_MS) / 1000) * RATE
+
+/**
+ * Calls `send(tick, t, warm)` every TICK_MS against a fixed schedule (a late tick does not push the later
+ * ones back), t being the epoch ms of the call and warm true for the WARMUP_MS of ticks first, until
+ * WARMUP_MS + DURATION_MS of ticks were sent. Resolves with the t of the first measured tick and how long
+ * sending took.
+ */
+async function paced(send: (tick: number, t: number, warm: boolean) => Promise<void>) {
+  const ticks = TOTAL / PER_TICK
+  const warmTicks = WARMUP_MS / TICK_MS
+  const start = performance.now()
+  let measuredFrom = Infinity
+  for (let tick = 0; tick < ticks; tick++) {
+    const wait = start + tick * TICK_MS - performance.now()
+    if (wait > 0) await sleep(wait)
+    const t = epochNow()
+    if (tick === warmTicks) measuredFrom = t
+    await send(tick, t, tick < warmTicks)
+  }
+  return { measuredFrom, tookMs: performance.now() - start }
+}
+
+/**
+ * Publish → handler-start latency at RATE msgs/s for DURATION_MS, PER_TICK messages per publishMany()
+ * every TICK_MS, each carrying its publish time (epoch ms) in the payload. ackstate: a running daemon
+ * (store off: Redis → Piscina, the path the target is about; consumer defaults) whose handler records
+ * when it started (scripts/bench/recordSeen.mjs). BullMQ: a running Worker at concurrency 50 with an
+ * inline processor that does the same, jobs added with addBulk. The sides alternate which goes first.
+ */
+export async function latencyScenario(ctx: Context): Promise<Row[]> {
+  const ackstate = spread()
+  const bullmq = spread()
+  for (let run = 1; run <= ctx.options.runs; run++) {
+    const sides = run % 2 === 1 ? (['ackstate', 'bullmq'] as const) : (['bullmq', 'ackstate'] as const)
+    for (const side of sides) {
+      const { latencies, tookMs } =
+        side === 'ackstate' ? await ackstateSide(ctx, run) : await bullmqSide(ctx, run)
+      const into = side === 'ackstate' ? ackstate : bullmq
+      pushSpread(into, latencies)
+      const late = tookMs - (WARMUP_MS + DURATION_MS)
+      if (late > 1_000)
+        ctx.notes.push(
+          `latency run ${run} (${side}): publishing fell ${Math.round(late)} ms behind its schedule (a loaded machine).`,
+        )
+      progress(`latency run ${run}/${ctx.options.runs} ${side}: ${describeSpread(into)}`)
+    }
+  }
+  return [
+    ...spreadRows('latency', (p) => `publish → handler start ${p}, daemon (store off)`, ackstate, 5),
+    ...spreadRows('latency', (p) => `publish → processor start ${p}, BullMQ Worker c50 inline`, bullmq),
+  ]
+}
+
+async function ackstateSide(ctx: Context, run: number) {
+  const stream = streamKey(ctx, 'latency', run, 'ackstate')
+  const seenFile = path.join(ctx.tmp, `latency-${run}.txt`)
+  const ids: string[] = []
+  try {
+    const daemon = startDaemon({
+      stream,
+      tmp: ctx.tmp,
+      label: `latency-${run}`,
+      handler: RECORD_HANDLER,
+      consumer: {},
+      env: { [SEEN_FILE_ENV]: seenFile },
+      cpuProf: ctx.options.cpuProf,
+    })
+    try {
+      await waitForGroup(ctx.redis, stream, { started: daemon.started, alive: daemon.check })
+      const publisher = publisherFor(null)
+      let sending
+      try {
+        sending = await paced(async (tick, t) => {
+          const messages = Array.from({ length: PER_TICK }, (_, k) => ({
+            stream,
+            payload: { n: tick * PER_TICK + k, t },
+          }))
+          for (const r of await publisher.publishMany(messages)) ids.push(r.id)
+        })
+      } finally {
+        await publisher.close()
+      }
+      const seen = parseSeen(await waitForLines(seenFile, TOTAL, daemon.check, 60_000), TOTAL)
+      const measured = seen.filter((s) => s.sent >= sending.measuredFrom)
+      return { latencies: measured.map((s) => s.seen - s.sent), tookMs: sending.tookMs }
+    } finally {
+      await daemon.stop()
+    }
+  } finally {
+    await deleteStream(ctx.redis, stream, ids)
+  }
+}
+
+async function bullmqSide(ctx: Context, run: number) {
+  const prefix = streamKey(ctx, 'latency', run, 'bullmq')
+  const queue = openQueue(prefix)
+  try {
+    const worker = startBullWorker(prefix, TOTAL, 'latency')
+    try {
+      await worker.ready
+      // The worker records only the jobs published after the warm-up (w false).
+      const sending = await paced((tick, t, w) =>
+        queue
+          .addBulk(
+            Array.from({ length: PER_TICK }, (_, k) => ({
+              name: 'bench',
+              data: { n: tick * PER_TICK + k, t, w },
+            })),
+          )
+          .then(() => undefined),
+      )
+      const { latencies } = await worker.done
+      if (!latencies) throw new Error('the BullMQ worker sent no latencies')
+      return { latencies, tookMs: sending.tookMs }
+    } finally {
+      await worker.stop()
+    }
+  } finally {
+    await dropQueue(ctx.redis, queue, prefix)
+  }
+}
