@@ -121,14 +121,17 @@ test(
     report(t, `frozen ${old.port} replaced by ${promoted.port}`, r, s.load)
     assert.deepEqual(r.lost, [], 'every published message was handled')
     assert.ok(r.resumeMs !== null && r.resumeMs < 15_000, `resumed within 15 s (${r.resumeMs} ms)`)
+    // Where the freeze caught the consumer decides how it is noticed: blocked in XREADGROUP, the read is
+    // dropped past blockMs + timeoutMs and the consumer waits in disconnected; inside a claim or settle
+    // on the shared connection, its socket timeout reconnects through Sentinel and ioredis re-sends the
+    // command to the new master, so the consumer never leaves its state. Either way it was noticed.
     const states = s.logs.filter((l) => l.actor === 'consumer-orders' && l.msg === 'state changed')
+    const waited = states.some((l) => l.to === 'disconnected')
+    const dropped = s.logs.some((l) => String(l.msg).startsWith('blocked read got no reply in time'))
+    const reconnected = s.logs.some((l) => l.msg === 'redis connection restored')
     assert.ok(
-      states.some((l) => l.to === 'disconnected'),
-      'the consumer waited in disconnected while the master was frozen',
-    )
-    assert.ok(
-      s.logs.some((l) => String(l.msg).startsWith('blocked read got no reply in time')),
-      'the reader stuck on the frozen master was dropped',
+      (waited && dropped) || reconnected,
+      `the frozen master was noticed (waited in disconnected: ${waited}, stuck read dropped: ${dropped}, shared connection restored: ${reconnected})`,
     )
     assert.deepEqual(crashes(s.logs), [], 'no actor crashed: nothing needed a restart')
   },
