@@ -5,7 +5,6 @@ import { createLogger } from '../../src/log.js'
 import { createPublisher } from '../../src/publish.js'
 import { keySets } from '../../src/redis/slotCheck.js'
 import { keySlot } from '../../src/redis/slots.js'
-import { openStore } from '../../src/store/index.js'
 import { clusterTopology } from '../support/cluster.js'
 import { FIXTURES } from '../support/daemon.js'
 import {
@@ -16,10 +15,10 @@ import {
   type Load,
   type LossReport,
 } from '../support/failoverLoad.js'
-import { testDatabase } from '../support/postgres.js'
 import { testRedis } from '../support/redis.js'
 import { haveRedisBinaries } from '../support/redisProcess.js'
 import { startTestRuntime } from '../support/runtime.js'
+import { migratedStore } from '../support/store.js'
 
 const skip = haveRedisBinaries() ? false : 'redis-server or redis-cli is not installed'
 const ok = path.join(FIXTURES, 'ok.mjs')
@@ -33,12 +32,7 @@ const STREAM = 'orders'
 async function setup(t: TestContext) {
   const cluster = await clusterTopology(t)
   const shared = testRedis(t)
-  const db = await testDatabase(t)
-  const store = (await openStore(
-    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
-    createLogger('silent'),
-  ))!
-  t.after(() => store.close())
+  const { db, store } = await migratedStore(t)
   const publisher = createPublisher({ topology: cluster.topology, store, logger: createLogger('silent') })
   t.after(() => publisher.close())
   const seen = shared.key('seen')

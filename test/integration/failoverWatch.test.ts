@@ -4,12 +4,12 @@ import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import { createLogger } from '../../src/log.js'
 import { createPublisher } from '../../src/publish.js'
-import { openStore } from '../../src/store/index.js'
 import { FIXTURES } from '../support/daemon.js'
-import { query, testDatabase } from '../support/postgres.js'
+import { query } from '../support/postgres.js'
 import { eventually } from '../support/redis.js'
 import { ownRedis } from '../support/redisServer.js'
 import { startTestRuntime } from '../support/runtime.js'
+import { migratedStore } from '../support/store.js'
 
 const statuses = async (url: string) =>
   Object.fromEntries(
@@ -29,12 +29,7 @@ const statuses = async (url: string) =>
  */
 test('a restart from an older snapshot: the new run_id triggers a diff and the lost tail is re-sent and handled', async (t) => {
   const own = await ownRedis(t)
-  const db = await testDatabase(t)
-  const store = (await openStore(
-    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
-    createLogger('silent'),
-  ))!
-  t.after(() => store.close())
+  const { db, store } = await migratedStore(t)
   const publisher = createPublisher({ redisUrl: own.url, store, logger: createLogger('silent') })
   t.after(() => publisher.close())
   const { logs } = await startTestRuntime(

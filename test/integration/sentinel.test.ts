@@ -3,7 +3,6 @@ import path from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { createLogger } from '../../src/log.js'
 import { createPublisher } from '../../src/publish.js'
-import { openStore } from '../../src/store/index.js'
 import { FIXTURES } from '../support/daemon.js'
 import {
   handledAtLeast,
@@ -13,10 +12,10 @@ import {
   type Load,
   type LossReport,
 } from '../support/failoverLoad.js'
-import { testDatabase } from '../support/postgres.js'
 import { testRedis } from '../support/redis.js'
 import { haveRedisBinaries } from '../support/redisProcess.js'
 import { startTestRuntime } from '../support/runtime.js'
+import { migratedStore } from '../support/store.js'
 import { sentinelTopology } from '../support/sentinel.js'
 
 const skip = haveRedisBinaries() ? false : 'redis-server or redis-cli is not installed'
@@ -31,12 +30,7 @@ const ok = path.join(FIXTURES, 'ok.mjs')
 async function setup(t: TestContext) {
   const topo = await sentinelTopology(t)
   const shared = testRedis(t)
-  const db = await testDatabase(t)
-  const store = (await openStore(
-    { databaseUrl: db.url, store: { enabled: true, migrateOnStart: true } },
-    createLogger('silent'),
-  ))!
-  t.after(() => store.close())
+  const { db, store } = await migratedStore(t)
   const publisher = createPublisher({ topology: topo.topology, store, logger: createLogger('silent') })
   t.after(() => publisher.close())
   const seen = shared.key('seen')
