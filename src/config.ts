@@ -30,6 +30,8 @@ export interface Config {
   store: StoreConfig
   /** The live debug page at /debug (needs `port`). */
   debug: { enabled: boolean }
+  /** V8 heap sizing of the whole process (src/memory.ts). */
+  memory: { heapGrowingPercent: number }
   consumers: ConsumerConfig[]
 }
 
@@ -109,6 +111,24 @@ convict.addFormat({
     if (typeof value !== 'boolean') throw new Error('must be true or false')
   },
   coerce: (v: string) => FLAGS[v.trim().toLowerCase()] ?? v,
+})
+/** V8's own growing factor tops out at 4, i.e. 300 %. */
+const HEAP_GROWING_PERCENT_MAX = 300
+convict.addFormat({
+  name: 'heap-growing-percent',
+  validate(value: unknown) {
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < 0 ||
+      value > HEAP_GROWING_PERCENT_MAX
+    ) {
+      throw new Error(
+        `must be a whole number from 0 to ${HEAP_GROWING_PERCENT_MAX}: how far (in %) the heap may grow past ` +
+          'what survived the last full GC; 0 leaves it to V8',
+      )
+    }
+  },
 })
 convict.addFormat({
   name: 'consumers',
@@ -275,6 +295,13 @@ export const schema = {
       env: 'ACKSTATE_DEBUG',
     },
   },
+  memory: {
+    heapGrowingPercent: {
+      doc: 'How far (in %) V8 lets the heap grow past what survived the last full GC before collecting again; read at start, for the whole process. 0 leaves it to V8, whose factor goes up to 4× on a machine with plenty of memory.',
+      format: 'heap-growing-percent',
+      default: 50,
+    },
+  },
   consumers: {
     doc: 'The consumers to run; see the consumer keys in README.md.',
     format: 'consumers',
@@ -364,6 +391,7 @@ export function loadConfig({ file, env = process.env }: LoadOptions = {}): Confi
     },
     store: { enabled: conf.get('store.enabled'), migrateOnStart: conf.get('store.migrateOnStart') },
     debug: { enabled: conf.get('debug.enabled') },
+    memory: { heapGrowingPercent: conf.get('memory.heapGrowingPercent') },
     consumers,
   }
 }

@@ -27,6 +27,11 @@ export interface ConsumerConfig {
   handlerTimeoutMs: number
   /** Heap limit of each worker thread, in MB. */
   maxMemoryMb: number
+  /**
+   * Young-generation limit of each worker thread, in MB (V8 splits it into two semi-spaces and a
+   * large-object area). Left to V8, a busy thread's semi-spaces grow to 16 MB each and stay there.
+   */
+  maxYoungMemoryMb: number
   /** Deliveries of a failing message before it is dead-lettered. */
   maxAttempts: number
   /** Backoff before retry n: min(retryMaxMs, retryBaseMs · 2^(n-1)) ± retryJitter. */
@@ -66,6 +71,7 @@ export const CONSUMER_NUMBERS: Record<
   | 'blockMs'
   | 'handlerTimeoutMs'
   | 'maxMemoryMb'
+  | 'maxYoungMemoryMb'
   | 'maxAttempts'
   | 'retryBaseMs'
   | 'retryMaxMs'
@@ -80,6 +86,12 @@ export const CONSUMER_NUMBERS: Record<
   blockMs: { min: 1, max: 60_000, default: 5_000, doc: 'XREADGROUP BLOCK time' },
   handlerTimeoutMs: { min: 1, max: 3_600_000, default: 30_000, doc: 'per-message handler timeout' },
   maxMemoryMb: { min: 16, max: 16_384, default: 512, doc: 'heap limit per worker thread' },
+  maxYoungMemoryMb: {
+    min: 3,
+    max: 1_024,
+    default: 12,
+    doc: 'young-generation limit per worker thread',
+  },
   maxAttempts: { min: 1, max: 1_000, default: 5, doc: 'deliveries before dead-lettering' },
   retryBaseMs: { min: 1, max: 3_600_000, default: 1_000, doc: 'first retry backoff' },
   retryMaxMs: { min: 1, max: 86_400_000, default: 60_000, doc: 'longest retry backoff' },

@@ -4,6 +4,7 @@ import { loadConfig, printableConfig } from './config.js'
 import { DebugHub } from './debug/hub.js'
 import { startHttp } from './http/server.js'
 import { createLogger } from './log.js'
+import { applyHeapGrowth } from './memory.js'
 import { createMetrics } from './metrics/index.js'
 import { createPools, probePools } from './pool/pools.js'
 import { startRuntime } from './runtime.js'
@@ -23,6 +24,7 @@ export interface DaemonOptions {
  */
 export async function runDaemon({ configFile, env = process.env }: DaemonOptions): Promise<number> {
   const config = loadConfig({ file: configFile, env })
+  applyHeapGrowth(config.memory.heapGrowingPercent)
   const log = createLogger(config.logLevel)
   const pools = createPools(config)
   await probePools(pools)

@@ -3,7 +3,7 @@ import { HandlerPool } from './handlerPool.js'
 
 /**
  * One pool per handler module. Consumers sharing a module share its pool: the pool takes the
- * largest `concurrency` and `maxMemoryMb` among them, and room for one full batch of each.
+ * largest `concurrency`, `maxMemoryMb` and `maxYoungMemoryMb` among them, and room for one full batch of each.
  */
 export function createPools(
   settings: Pick<Config, 'logLevel' | 'databaseUrl'> & { consumers: ConsumerConfig[] },
@@ -16,6 +16,7 @@ export function createPools(
       module,
       threads: Math.max(...consumers.map((c) => c.concurrency)),
       maxMemoryMb: Math.max(...consumers.map((c) => c.maxMemoryMb)),
+      maxYoungMemoryMb: Math.max(...consumers.map((c) => c.maxYoungMemoryMb)),
       capacity: consumers.reduce((sum, c) => sum + c.batchSize, 0),
       logLevel: settings.logLevel,
       databaseUrl: settings.databaseUrl,

@@ -96,6 +96,7 @@ test('a CommonJS module with a named handle export is accepted', async (t) => {
     module: handler('named.cjs'),
     threads: 1,
     maxMemoryMb: 64,
+    maxYoungMemoryMb: 12,
     capacity: 1,
     logLevel: 'silent',
   })

@@ -42,6 +42,7 @@ test('applies defaults and resolves the handler relative to the config file', ()
       blockMs: 5000,
       handlerTimeoutMs: 30000,
       maxMemoryMb: 512,
+      maxYoungMemoryMb: 12,
       maxAttempts: 5,
       retryBaseMs: 1000,
       retryMaxMs: 60000,
@@ -160,6 +161,10 @@ test('rejects bad consumer values, naming the key and the file', () => {
       [{ ...consumer, maxPayloadBytes: 0 }],
       /maxPayloadBytes \(largest payload in bytes\) must be a whole number from 1 to 536870912, got 0/,
     ],
+    [
+      [{ ...consumer, maxYoungMemoryMb: 2 }],
+      /maxYoungMemoryMb \(young-generation limit per worker thread\) must be a whole number from 3 to 1024, got 2/,
+    ],
     [[{ ...consumer, stream: '' }], /consumers\[0\]\.stream must be a non-empty string/],
     [[{ ...consumer, stream: '{orders}' }], /must not contain braces/],
     [[consumer, consumer], /consumers\[1\]\.name "orders" is used twice/],
@@ -206,6 +211,24 @@ test('the debug page is off unless ACKSTATE_DEBUG (or debug.enabled) turns it on
   const typo = failure({ consumers: [consumer] }, { ACKSTATE_DEBUG: 'yes' })
   assert.equal(typo.code, 'ACK_ERR_CONFIG')
   assert.match(typo.message, /debug\.enabled: must be true or false/)
+})
+
+test('memory.heapGrowingPercent is 50 unless set, from 0 (V8 decides) to 300', () => {
+  const percent = (content: unknown) =>
+    loadConfig({ file: write(content), env: {} }).memory.heapGrowingPercent
+  assert.deepEqual(
+    [
+      percent({ consumers: [consumer] }),
+      percent({ consumers: [consumer], memory: { heapGrowingPercent: 0 } }),
+      percent({ consumers: [consumer], memory: { heapGrowingPercent: 300 } }),
+    ],
+    [50, 0, 300],
+  )
+  for (const bad of [-1, 301, 1.5, 'lots']) {
+    const { code, message } = failure({ consumers: [consumer], memory: { heapGrowingPercent: bad } })
+    assert.equal(code, 'ACK_ERR_CONFIG')
+    assert.match(message, /memory\.heapGrowingPercent: must be a whole number from 0 to 300/)
+  }
 })
 
 test('readers: n read loops on one stream, group and handler, named <name>, <name>#2 … <name>#n', () => {

@@ -204,6 +204,7 @@ test('pool gauges are labelled by module relative to the config file, one series
     module: path.join(FIXTURES, 'handlers/ok.mjs'),
     threads: 1,
     maxMemoryMb: 64,
+    maxYoungMemoryMb: 12,
     capacity: 20,
     logLevel: 'silent',
   })
