@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { Sequelize, Transaction } from 'sequelize'
 import { PublishError, StoreError } from './errors.js'
 import {
+  batchEncoder,
   dueTime,
-  encodeMessage,
   toRow,
   type PublishMessage,
   type PublishOptions,
@@ -139,7 +139,11 @@ export class Publisher {
       )
     }
     const now = new Date()
-    const encoded = messages.map((m) => ({ ...encodeMessage(m, now), stream: m.stream }))
+    const encode = batchEncoder(now)
+    const encoded = messages.map((m) => {
+      const e = encode(m)
+      return { id: e.id, stream: m.stream, fields: e.fields }
+    })
     if (encoded.length === 0) return []
     const due = dueTime(options, now)
     if (due) return this.schedule(encoded, due, options.transaction)

@@ -81,57 +81,83 @@ export interface PublishResult {
 const RESERVED = new Set(['id', 'payload', 'headers'])
 const NUL = '\u0000'
 
+function fail(what: string): never {
+  throw new PublishError('ACK_ERR_PUBLISH_INVALID', `Cannot publish: ${what}.`)
+}
+
+// PostgreSQL text and jsonb cannot hold NUL: the backup row would fail, or later a dead letter's.
+function refuseNul(what: string, value: string): void {
+  if (!value.includes(NUL)) return
+  fail(
+    `${what} contains a NUL character (U+0000) at index ${value.indexOf(NUL)}, which PostgreSQL text cannot store; ` +
+      'encode it first (e.g. base64, or pass an object: JSON escapes it) and publish again',
+  )
+}
+
 /** Checks a message and returns the flat XADD field list. Throws PublishError saying what to fix. */
 export function encodeMessage(message: PublishMessage, now = new Date()): { id: string; fields: string[] } {
-  const fail = (what: string): never => {
-    throw new PublishError('ACK_ERR_PUBLISH_INVALID', `Cannot publish: ${what}.`)
-  }
-  if (typeof message !== 'object' || message === null) fail('the message must be an object')
-  if (typeof message.stream !== 'string' || message.stream === '') fail('`stream` must be a non-empty string')
-  if (message.payload === undefined) fail('`payload` is missing; pass a string or a JSON-serialisable value')
-  const id = message.id ?? uuidv7(now.getTime())
-  if (typeof id !== 'string' || id === '') fail('`id` must be a non-empty string when given')
-  const payload = typeof message.payload === 'string' ? message.payload : JSON.stringify(message.payload)
-  if (typeof payload !== 'string') fail('`payload` cannot be JSON-encoded (a function or a symbol?)')
+  return batchEncoder(now)(message)
+}
 
-  const headers: Record<string, string> = { 'published-at': now.toISOString(), ...message.headers }
+/**
+ * encodeMessage for a batch published at one time: the time's text and the header JSON of a message
+ * without headers of its own are made once per batch, not once per message.
+ */
+export function batchEncoder(now: Date): (message: PublishMessage) => { id: string; fields: string[] } {
+  const nowMs = now.getTime()
+  const publishedAt = now.toISOString()
+  const plainHeaders = JSON.stringify({ 'published-at': publishedAt })
+  return (message) => {
+    if (typeof message !== 'object' || message === null) fail('the message must be an object')
+    const { stream, payload: body } = message
+    if (typeof stream !== 'string' || stream === '') fail('`stream` must be a non-empty string')
+    if (body === undefined) fail('`payload` is missing; pass a string or a JSON-serialisable value')
+    const id = message.id ?? uuidv7(nowMs)
+    if (typeof id !== 'string' || id === '') fail('`id` must be a non-empty string when given')
+    const payload = typeof body === 'string' ? body : (JSON.stringify(body) as string | undefined)
+    if (typeof payload !== 'string') fail('`payload` cannot be JSON-encoded (a function or a symbol?)')
+    refuseNul('`stream`', stream)
+    refuseNul('`id`', id)
+    refuseNul('`payload`', payload)
+    const fields = [
+      'id',
+      id,
+      'payload',
+      payload,
+      'headers',
+      message.headers ? headersJson(message.headers, publishedAt) : plainHeaders,
+    ]
+    if (message.fields) {
+      for (const [k, v] of Object.entries(message.fields)) {
+        if (RESERVED.has(k)) fail(`field "${k}" is reserved; set it through the message's own \`${k}\``)
+        if (typeof v !== 'string') fail(`field "${k}" must be a string, got ${typeof v}`)
+        refuseNul('a header or field name', k)
+        refuseNul(`header or field "${k}"`, v)
+        fields.push(k, v)
+      }
+    }
+    return { id, fields }
+  }
+}
+
+/** The headers' JSON text: `published-at` first, unless the message sets its own. */
+function headersJson(given: Record<string, string>, publishedAt: string): string {
+  const headers: Record<string, string> = { 'published-at': publishedAt, ...given }
   for (const [k, v] of Object.entries(headers)) {
     if (typeof v !== 'string') fail(`header "${k}" must be a string, got ${typeof v}`)
+    refuseNul('a header or field name', k)
+    refuseNul(`header or field "${k}"`, v)
   }
-  // PostgreSQL text and jsonb cannot hold NUL: the backup row would fail, or later a dead letter's.
-  const noNul = (what: string, value: string) => {
-    const at = value.indexOf(NUL)
-    if (at < 0) return
-    fail(
-      `${what} contains a NUL character (U+0000) at index ${at}, which PostgreSQL text cannot store; ` +
-        'encode it first (e.g. base64, or pass an object: JSON escapes it) and publish again',
-    )
-  }
-  noNul('`stream`', message.stream)
-  noNul('`id`', id)
-  noNul('`payload`', payload)
-  for (const [k, v] of [...Object.entries(headers), ...Object.entries(message.fields ?? {})]) {
-    noNul('a header or field name', k)
-    if (typeof v === 'string') noNul(`header or field "${k}"`, v)
-  }
-  const fields = ['id', id, 'payload', payload, 'headers', JSON.stringify(headers)]
-  for (const [k, v] of Object.entries(message.fields ?? {})) {
-    if (RESERVED.has(k)) fail(`field "${k}" is reserved; set it through the message's own \`${k}\``)
-    if (typeof v !== 'string') fail(`field "${k}" must be a string, got ${typeof v}`)
-    fields.push(k, v)
-  }
-  return { id, fields }
+  return JSON.stringify(headers)
 }
 
 /** The backup row of an encoded message (fields: id, payload, headers, then the extra ones). */
 export function toRow(e: { id: string; stream: string; fields: string[] }): BackupRow {
-  const extra: Record<string, string> = {}
-  for (let i = 6; i < e.fields.length; i += 2) extra[e.fields[i]!] = e.fields[i + 1]!
-  return {
-    messageId: e.id,
-    stream: e.stream,
-    payload: e.fields[3]!,
-    headers: JSON.parse(e.fields[5]!) as Record<string, string>,
-    fields: extra,
+  let extra: Record<string, string> | string = '{}'
+  if (e.fields.length > 6) {
+    extra = {}
+    for (let i = 6; i < e.fields.length; i += 2) extra[e.fields[i]!] = e.fields[i + 1]!
   }
+  // The header text is the entry's own JSON.stringify output: stored as it is, not parsed again.
+  return { messageId: e.id, stream: e.stream, payload: e.fields[3]!, headers: e.fields[5]!, fields: extra }
 }

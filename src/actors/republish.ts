@@ -51,7 +51,7 @@ export const republish = (res: Resources) =>
 
     return store.transaction(async (transaction) => {
       const rows = await store.query<OrphanRow>(
-        `SELECT message_id, stream, payload, headers, fields, attempts, publisher_id, created_at
+        `SELECT message_id, stream, payload, headers::jsonb AS headers, fields::jsonb AS fields, attempts, publisher_id, created_at
          FROM redis_message_backup
          WHERE status = 'pending'
            AND created_at < now() - make_interval(secs => $1::double precision / 1000)

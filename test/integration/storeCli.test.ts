@@ -3,8 +3,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { FIXTURES, runCli, writeConfig } from '../support/daemon.js'
 import { databaseExists, query, testDatabase } from '../support/postgres.js'
-
-const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter', '0004-processed-message']
+import { ALL_MIGRATIONS } from '../support/store.js'
 
 test('`ackstate migrate` creates the local database, applies every migration, prints them and exits 0', async (t) => {
   const { name, url } = await testDatabase(t, { create: false })
@@ -14,7 +13,11 @@ test('`ackstate migrate` creates the local database, applies every migration, pr
   assert.equal(first.stderr(), '')
   assert.deepEqual(
     first.logs.map((l) => l.msg ?? l),
-    ['created the missing database', ...ALL.map(() => 'migration applied'), { database: url, applied: ALL }],
+    [
+      'created the missing database',
+      ...ALL_MIGRATIONS.map(() => 'migration applied'),
+      { database: url, applied: ALL_MIGRATIONS },
+    ],
   )
   assert.equal(await databaseExists(name), true)
 
@@ -25,7 +28,7 @@ test('`ackstate migrate` creates the local database, applies every migration, pr
     (await query<{ name: string }>(url, 'SELECT name FROM ackstate_migrations ORDER BY name')).map(
       (r) => r.name,
     ),
-    ALL,
+    ALL_MIGRATIONS,
   )
 })
 
@@ -38,7 +41,7 @@ test('`ackstate migrate --config FILE` takes databaseUrl and the log level from 
   })
   const cli = runCli(t, ['migrate', '--config', file], { ACKSTATE_STORE_ENABLED: 'true' })
   assert.equal((await cli.exited).code, 0, cli.stderr())
-  assert.deepEqual(cli.logs, [{ database: url, applied: ALL }])
+  assert.deepEqual(cli.logs, [{ database: url, applied: ALL_MIGRATIONS }])
 })
 
 test('`ackstate migrate` on a refused connection prints one line with the code and the redacted URL, exit 1', async (t) => {

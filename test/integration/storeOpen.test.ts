@@ -6,8 +6,8 @@ import { test, type TestContext } from 'node:test'
 import { StoreError } from '../../src/errors.js'
 import { connectStore, isLocalUrl, migrate, openStore } from '../../src/store/index.js'
 import { databaseExists, query, testDatabase, testLogger } from '../support/postgres.js'
+import { ALL_MIGRATIONS } from '../support/store.js'
 
-const ALL = ['0001-redis-message-backup', '0002-delay-message', '0003-dead-letter', '0004-processed-message']
 const store = { enabled: true, migrateOnStart: true }
 
 /** The coded error a promise rejects with, as `{ code, message }`. */
@@ -33,10 +33,10 @@ test('openStore creates a missing database on a local URL, logs it and migrates 
   const sequelize = await openStore({ databaseUrl: url, store }, log)
   t.after(() => sequelize?.close())
   assert.equal(await databaseExists(name), true)
-  assert.deepEqual(await applied(url), ALL)
+  assert.deepEqual(await applied(url), ALL_MIGRATIONS)
   assert.deepEqual(
     lines.map((l) => [l.msg, l.database ?? l.migration]),
-    [['created the missing database', name], ...ALL.map((m) => ['migration applied', m])],
+    [['created the missing database', name], ...ALL_MIGRATIONS.map((m) => ['migration applied', m])],
   )
 })
 
@@ -50,10 +50,10 @@ test('two instances starting at once on a missing database both come up; each mi
   t.after(async () => {
     for (const s of both) await s?.close()
   })
-  assert.deepEqual(await applied(url), ALL)
+  assert.deepEqual(await applied(url), ALL_MIGRATIONS)
   assert.deepEqual(
     lines.filter((l) => l.msg === 'migration applied').map((l) => l.migration),
-    ALL,
+    ALL_MIGRATIONS,
   )
 })
 
@@ -110,7 +110,7 @@ test('with migrateOnStart false, a database lacking migrations stops start-up wi
     {
       code: 'ACK_ERR_STORE_NOT_MIGRATED',
       message:
-        `Database "${name}" on 127.0.0.1:5432 lacks ${ALL.length} migration(s): ${ALL.join(', ')}. Run \`ackstate migrate\` ` +
+        `Database "${name}" on 127.0.0.1:5432 lacks ${ALL_MIGRATIONS.length} migration(s): ${ALL_MIGRATIONS.join(', ')}. Run \`ackstate migrate\` ` +
         "(the Procfile's release phase does on Heroku), or set ACKSTATE_MIGRATE_ON_START=true " +
         '(store.migrateOnStart) to apply them at start.',
     },
