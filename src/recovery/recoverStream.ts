@@ -3,8 +3,14 @@ import { QueryTypes, type Sequelize } from 'sequelize'
 import { entryFields } from '../redis/entries.js'
 import { recoveryLockKey } from '../redis/keys.js'
 
-/** Backup rows compared per round trip, and stream entries read per XRANGE page. */
+/** Stream entries read per XRANGE page, and missing rows re-sent per pipeline. */
 const PAGE = 1_000
+/**
+ * Backup ids compared per round trip. Only the ids travel (full rows are read for the missing ones
+ * alone), and a page this large keeps the scans few even when the planner has no statistics yet and
+ * sorts a sequential scan for every page: 100k unacked rows took 8 s in pages of 1,000 full rows.
+ */
+const ID_PAGE = 10_000
 /** How far Redis's clock (entry ids) may lag PostgreSQL's (created_at) when `since` narrows the read. */
 const CLOCK_SKEW_MS = 10_000
 /** Only one recovery per stream at a time (several consumers or daemons notice the same loss). */
@@ -16,7 +22,6 @@ interface UnackedRow {
   headers: Record<string, string>
   fields: Record<string, string>
   attempts: number
-  created_at: Date
 }
 
 /**
@@ -76,21 +81,22 @@ export async function recoverStream(
     const result: RecoverResult = { stream, checked: 0, missing: 0, resent: 0, ran: true }
     let after = ''
     for (;;) {
-      const rows = await store.query<UnackedRow>(
-        `SELECT message_id, payload, headers, fields, attempts, created_at FROM redis_message_backup
+      const page = await store.query<{ message_id: string }>(
+        `SELECT message_id FROM redis_message_backup
          WHERE stream = $1 AND created_at >= $2 AND ${UNACKED} AND message_id > $3
-         ORDER BY message_id LIMIT ${PAGE}`,
+         ORDER BY message_id LIMIT ${ID_PAGE}`,
         { bind: [stream, (options.since ?? new Date(0)).toISOString(), after], type: QueryTypes.SELECT },
       )
-      if (rows.length === 0) break
-      after = rows.at(-1)!.message_id
-      const missing = rows.filter((r) => !inStream.has(r.message_id))
-      result.checked += rows.length
+      if (page.length === 0) break
+      after = page.at(-1)!.message_id
+      const missing = page.map((r) => r.message_id).filter((id) => !inStream.has(id))
+      result.checked += page.length
       result.missing += missing.length
-      if (!options.dryRun && missing.length > 0) {
-        await resend(redis, store, stream, missing)
-        result.resent += missing.length
-        await redis.pexpire(lock, LOCK_TTL_MS)
+      if (!options.dryRun) {
+        for (let i = 0; i < missing.length; i += PAGE) {
+          result.resent += await resend(redis, store, stream, missing.slice(i, i + PAGE))
+          await redis.pexpire(lock, LOCK_TTL_MS)
+        }
       }
       options.progress?.(result.checked, Number(total), result.resent)
     }
@@ -127,12 +133,14 @@ export async function messageIdsIn(
   }
 }
 
-async function resend(
-  redis: RedisClient,
-  store: Sequelize,
-  stream: string,
-  rows: UnackedRow[],
-): Promise<void> {
+/** Re-sends the rows of these ids that are still unacked; resolves with how many it sent. */
+async function resend(redis: RedisClient, store: Sequelize, stream: string, ids: string[]): Promise<number> {
+  const rows = await store.query<UnackedRow>(
+    `SELECT message_id, payload, headers::jsonb AS headers, fields::jsonb AS fields, attempts
+     FROM redis_message_backup WHERE message_id = ANY($1) AND ${UNACKED}`,
+    { bind: [ids], type: QueryTypes.SELECT },
+  )
+  if (rows.length === 0) return 0
   const pipeline = redis.pipeline()
   for (const row of rows) {
     const message = { id: row.message_id, payload: row.payload, headers: row.headers, fields: row.fields }
@@ -145,4 +153,5 @@ async function resend(
     `UPDATE redis_message_backup SET status = 'sent', sent_at = now() WHERE message_id = ANY($1) AND status = 'pending'`,
     { bind: [rows.map((r) => r.message_id)], type: QueryTypes.UPDATE },
   )
+  return rows.length
 }
