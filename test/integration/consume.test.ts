@@ -208,3 +208,26 @@ test('readers: 2 keeps a second batch in flight while the first runs; with 1 the
     await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'both acked' })
   }
 })
+
+test('a burst XADDed as one pipeline while the consumer is blocked is read as one batch, not its first entry alone', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const { logs } = await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('ok.mjs'), blockMs: 5_000 }],
+  })
+  // Blocked in XREADGROUP: the group exists and the consumer has asked for entries.
+  await eventually(async () => (await redis.exists(stream)) === 1, { what: 'the group' })
+  await new Promise((r) => setTimeout(r, 300))
+  const pipeline = redis.pipeline()
+  for (let n = 0; n < 20; n++) pipeline.xadd(stream, '*', 'payload', String(n), 'seen', seen)
+  await pipeline.exec()
+
+  await waitForEntries(redis, seen, 20)
+  // The handler writes `seen` in the worker; the batch's log line follows when its result is back.
+  const batches = () => logs.filter((l) => l.msg === 'batch processed').map((l) => l.count as number)
+  await eventually(() => batches().reduce((a, b) => a + b, 0) >= 20, { what: 'the batches logged' })
+  // Redis wakes the blocked reader at the first XADD; without the read that follows it, that entry
+  // would be a batch of its own and the other 19 would wait a whole turn of the loop.
+  assert.deepEqual(batches(), [20])
+})
