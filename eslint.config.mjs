@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint'
 import { defineConfig } from 'eslint/config'
 
 export default defineConfig(
-  { ignores: ['dist/**', 'node_modules/**', '**/*.mjs', '**/*.cjs'] },
+  { ignores: ['dist/**', 'node_modules/**', '.scratch/**', '**/*.mjs', '**/*.cjs'] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
@@ -11,7 +11,11 @@ export default defineConfig(
     rules: {
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] },
+          ],
+        },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -24,9 +28,17 @@ export default defineConfig(
     languageOptions: {
       sourceType: 'script',
       globals: Object.fromEntries(
-        ['document', 'window', 'location', 'history', 'fetch', 'EventSource', 'DOMParser', 'CSS', 'console'].map(
-          (name) => [name, 'readonly'],
-        ),
+        [
+          'document',
+          'window',
+          'location',
+          'history',
+          'fetch',
+          'EventSource',
+          'DOMParser',
+          'CSS',
+          'console',
+        ].map((name) => [name, 'readonly']),
       ),
     },
   },

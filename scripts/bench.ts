@@ -3,12 +3,12 @@
  * `--runs` runs with min and max, ratios between sides measured in the same run.
  *
  *   npm run bench -- [--only publish,consume,latency,delays,drain,recovery,memory,scale] [--runs N] [--messages N] [--delayed N]
- *                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR]
+ *                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR] [--dedupe-off]
  *
  * - publish: publisher.publishMany() with the PostgreSQL backup vs a plain pipelined XADD.
- * - consume: the daemon (a child process, as deployed) with the store off and on, deduplication at its
- *   default and off, against a raw XREADGROUP → Piscina → (UPDATE … ANY →) XACK ceiling.
- * - latency: publish → handler start at 2,000 msgs/s, the daemon against a BullMQ Worker.
+ * - consume: the daemon (a child process, as deployed) with the store off and on (with `--dedupe-off`
+ *   also with deduplication off), against a raw XREADGROUP → Piscina → (UPDATE … ANY →) XACK ceiling.
+ * - latency: publish → handler start at 2,000 msgs/s, the daemon against the raw path and a BullMQ Worker.
  * - delays: lateness of delayed messages due over 10–20 s, seen by a handler of the daemon.
  * - drain: release rate of a backlog of delayed messages all due at once.
  * - recovery: a SIGKILLed daemon's in-flight messages re-delivered by another; SIGTERM → exit.
@@ -165,8 +165,10 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
       'left out of the figures, 20 messages per publishMany() (BullMQ: addBulk) every 10 ms against a fixed ' +
       'schedule, each carrying its publish time (epoch ms, performance.timeOrigin + performance.now()); the ' +
       "daemon runs with the store off (Redis → Piscina) and its consumer's defaults (batchSize 100, " +
-      'concurrency 2, blockMs 5000), its handler appends when it started to a file; BullMQ: a Worker at ' +
-      'concurrency 50 in a child process, inline processor recording the same.',
+      'concurrency 2, blockMs 5000), its handler appends when it started to a file; raw: a bare ' +
+      'XREADGROUP (COUNT 100, BLOCK 5000) → one Piscina task (2 threads) → XACK loop in a child process ' +
+      '(scripts/bench/rawLatency.mjs) with the same handler; BullMQ: a Worker at concurrency 50 in a child ' +
+      'process, inline processor recording the same.',
     `delays: ${delayed.toLocaleString('en-US')} messages published with deliverAt uniform over 10–20 s ahead, ` +
       `10 per publishMany() call; the daemon's consumer keeps its defaults (batchSize 100, concurrency 2) ` +
       'and the scheduler its own (delay.batchSize 500).',

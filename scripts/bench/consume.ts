@@ -1,7 +1,7 @@
 import type { Sequelize } from 'sequelize'
 import { benchBullmq } from './bullmq.js'
 import { messagesFor, progress, publishWith, streamKey, type Context } from './context.js'
-import { consumeRows, VARIANTS, type Key, type Sample } from './consumeRows.js'
+import { consumeRows, runsVariant, VARIANTS, type Key, type Sample } from './consumeRows.js'
 import { startDaemon } from './daemon.js'
 import { openMigrated, waitForCount, withDatabase, type BenchDatabase } from './database.js'
 import { benchRaw } from './raw.js'
@@ -27,9 +27,10 @@ const ACKED_ROWS = `SELECT count(*) AS n FROM redis_message_backup WHERE status 
 export async function consumeScenario(ctx: Context): Promise<Row[]> {
   const n = ctx.options.messages
   const samples = Object.fromEntries(VARIANTS.map((v) => [v.key, [] as Sample[]])) as Record<Key, Sample[]>
+  const variants = VARIANTS.filter((v) => runsVariant(v, ctx.options.dedupeOff))
   for (let run = 1; run <= ctx.options.runs; run++) {
-    for (let k = 0; k < VARIANTS.length; k++) {
-      const variant = VARIANTS[(k + run - 1) % VARIANTS.length]!
+    for (let k = 0; k < variants.length; k++) {
+      const variant = variants[(k + run - 1) % variants.length]!
       const stream = streamKey(ctx, 'consume', run, variant.key)
       let ids: string[] = []
       try {

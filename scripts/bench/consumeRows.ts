@@ -1,7 +1,10 @@
 import { BULLMQ_CONCURRENCY } from './bullmq.js'
 import { pairedRatios, summarise, type Row, type Target } from './stats.js'
 
-/** The consume variants, run in turn within each run (the starting one rotates per run). */
+/**
+ * The consume variants, run in turn within each run (the starting one rotates per run). Those with
+ * dedupeTtlMs 0 measure what deduplication costs; they run only with `--dedupe-off`.
+ */
 export const VARIANTS = [
   { key: 'raw', label: 'raw XREADGROUP→Piscina→XACK', kind: 'raw', store: false },
   { key: 'rawOn', label: 'raw XREADGROUP→Piscina→UPDATE ANY→XACK', kind: 'raw', store: true },
@@ -35,11 +38,18 @@ export interface Sample {
   confirmed?: number
 }
 
-/** The result rows of the consume scenario: every variant's rates, then the ratios between them. */
+/** Whether a variant runs: all of them with `--dedupe-off`, else those that keep deduplication on. */
+export const runsVariant = (v: (typeof VARIANTS)[number], dedupeOff: boolean) =>
+  dedupeOff || !('dedupeTtlMs' in v) || v.dedupeTtlMs !== 0
+
+/**
+ * The result rows of the consume scenario: every variant's rates, then the ratios between them; a
+ * variant that did not run (no samples) has no rows, nor do the ratios it is part of.
+ */
 export function consumeRows(samples: Record<Key, Sample[]>): Row[] {
   const of = (key: Key, field: keyof Sample) => samples[key].map((s) => s[field] ?? NaN)
   const out: Row[] = []
-  for (const v of VARIANTS) {
+  for (const v of VARIANTS.filter((variant) => samples[variant.key].length > 0)) {
     out.push({
       scenario: 'consume',
       metric: `${v.label}: steady`,
@@ -67,15 +77,19 @@ export function consumeRows(samples: Record<Key, Sample[]>): Row[] {
         summary: summarise(of(v.key, 'startupMs')),
       })
   }
-  const ratio = (metric: string, a: number[], b: number[], target?: Target): Row => ({
-    scenario: 'consume',
-    metric,
-    unit: '×',
-    summary: summarise(pairedRatios(a, b)),
-    ...(target ? { target } : {}),
-  })
+  const ratio = (metric: string, a: number[], b: number[], target?: Target): Row | null =>
+    a.length === 0 || b.length === 0
+      ? null
+      : {
+          scenario: 'consume',
+          metric,
+          unit: '×',
+          summary: summarise(pairedRatios(a, b)),
+          ...(target ? { target } : {}),
+        }
+  const ratios: (Row | null)[] = []
   const seventy: Target = { op: '>=', bound: 0.7 }
-  out.push(
+  ratios.push(
     ratio(
       'ratio daemon store off / raw, steady (dedupe 1 h)',
       of('off', 'steady'),
@@ -125,5 +139,5 @@ export function consumeRows(samples: Record<Key, Sample[]>): Row[] {
       { op: '>=', bound: 5 },
     ),
   )
-  return out
+  return [...out, ...ratios.filter((r): r is Row => r !== null)]
 }

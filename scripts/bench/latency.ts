@@ -1,10 +1,12 @@
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { dropQueue, openQueue, startBullWorker } from './bullmq.js'
 import { epochNow, progress, publisherFor, streamKey, type Context } from './context.js'
-import { RECORD_HANDLER, SEEN_FILE_ENV, startDaemon } from './daemon.js'
-import { deleteStream, waitForGroup } from './redis.js'
+import { ROOT, RECORD_HANDLER, SEEN_FILE_ENV, THREADS, startDaemon } from './daemon.js'
+import { GROUP, REDIS_URL, deleteStream, waitForGroup } from './redis.js'
 import { describeSpread, parseSeen, pushSpread, spread, spreadRows, waitForLines } from './seen.js'
 import type { Row } from './stats.js'
 
@@ -42,18 +44,21 @@ async function paced(send: (tick: number, t: number, warm: boolean) => Promise<v
  * Publish → handler-start latency at RATE msgs/s for DURATION_MS, PER_TICK messages per publishMany()
  * every TICK_MS, each carrying its publish time (epoch ms) in the payload. ackstate: a running daemon
  * (store off: Redis → Piscina, the path the target is about; consumer defaults) whose handler records
- * when it started (scripts/bench/recordSeen.mjs). BullMQ: a running Worker at concurrency 50 with an
- * inline processor that does the same, jobs added with addBulk. The sides alternate which goes first.
+ * when it started (scripts/bench/recordSeen.mjs). Raw: the bare XREADGROUP → Piscina → XACK loop with
+ * the daemon's defaults and the same handler, in a process of its own — the floor this machine allows.
+ * BullMQ: a running Worker at concurrency 50 with an inline processor that does the same, jobs added
+ * with addBulk. The sides rotate which goes first.
  */
 export async function latencyScenario(ctx: Context): Promise<Row[]> {
-  const ackstate = spread()
-  const bullmq = spread()
+  const figures = { ackstate: spread(), raw: spread(), bullmq: spread() }
+  const measure = { ackstate: ackstateSide, raw: rawSide, bullmq: bullmqSide }
+  const order = ['ackstate', 'raw', 'bullmq'] as const
   for (let run = 1; run <= ctx.options.runs; run++) {
-    const sides = run % 2 === 1 ? (['ackstate', 'bullmq'] as const) : (['bullmq', 'ackstate'] as const)
+    // Each run starts with another side, so no side always runs first (or last) on a warming machine.
+    const sides = order.map((_, i) => order[(i + run - 1) % order.length]!)
     for (const side of sides) {
-      const { latencies, tookMs } =
-        side === 'ackstate' ? await ackstateSide(ctx, run) : await bullmqSide(ctx, run)
-      const into = side === 'ackstate' ? ackstate : bullmq
+      const { latencies, tookMs } = await measure[side](ctx, run)
+      const into = figures[side]
       pushSpread(into, latencies)
       const late = tookMs - (WARMUP_MS + DURATION_MS)
       if (late > 1_000)
@@ -64,9 +69,43 @@ export async function latencyScenario(ctx: Context): Promise<Row[]> {
     }
   }
   return [
-    ...spreadRows('latency', (p) => `publish → handler start ${p}, daemon (store off)`, ackstate, 5),
-    ...spreadRows('latency', (p) => `publish → processor start ${p}, BullMQ Worker c50 inline`, bullmq),
+    ...spreadRows('latency', (p) => `publish → handler start ${p}, daemon (store off)`, figures.ackstate, 5),
+    ...spreadRows('latency', (p) => `publish → handler start ${p}, raw XREADGROUP→Piscina→XACK`, figures.raw),
+    ...spreadRows(
+      'latency',
+      (p) => `publish → processor start ${p}, BullMQ Worker c50 inline`,
+      figures.bullmq,
+    ),
   ]
+}
+
+/**
+ * Publishes the paced load to `stream` (the messages carry their publish time) with a publisher of its
+ * own, then waits until the handler recorded every message in `seenFile`; resolves with the latencies
+ * of the messages published after the warm-up. Every id published is pushed onto `ids`.
+ */
+async function publishAndSee(
+  stream: string,
+  seenFile: string,
+  ids: string[],
+  check: () => Promise<string | null>,
+) {
+  const publisher = publisherFor(null)
+  let sending
+  try {
+    sending = await paced(async (tick, t) => {
+      const messages = Array.from({ length: PER_TICK }, (_, k) => ({
+        stream,
+        payload: { n: tick * PER_TICK + k, t },
+      }))
+      for (const r of await publisher.publishMany(messages)) ids.push(r.id)
+    })
+  } finally {
+    await publisher.close()
+  }
+  const seen = parseSeen(await waitForLines(seenFile, TOTAL, check, 60_000), TOTAL)
+  const measured = seen.filter((s) => s.sent >= sending.measuredFrom)
+  return { latencies: measured.map((s) => s.seen - s.sent), tookMs: sending.tookMs }
 }
 
 async function ackstateSide(ctx: Context, run: number) {
@@ -85,26 +124,44 @@ async function ackstateSide(ctx: Context, run: number) {
     })
     try {
       await waitForGroup(ctx.redis, stream, { started: daemon.started, alive: daemon.check })
-      const publisher = publisherFor(null)
-      let sending
-      try {
-        sending = await paced(async (tick, t) => {
-          const messages = Array.from({ length: PER_TICK }, (_, k) => ({
-            stream,
-            payload: { n: tick * PER_TICK + k, t },
-          }))
-          for (const r of await publisher.publishMany(messages)) ids.push(r.id)
-        })
-      } finally {
-        await publisher.close()
-      }
-      const seen = parseSeen(await waitForLines(seenFile, TOTAL, daemon.check, 60_000), TOTAL)
-      const measured = seen.filter((s) => s.sent >= sending.measuredFrom)
-      return { latencies: measured.map((s) => s.seen - s.sent), tookMs: sending.tookMs }
+      return await publishAndSee(stream, seenFile, ids, daemon.check)
     } finally {
       await daemon.stop()
     }
   } finally {
+    await deleteStream(ctx.redis, stream, ids)
+  }
+}
+
+/** The daemon's consumer defaults, which the raw loop copies (src/consumerConfig.ts). */
+const DEFAULT_BATCH = 100
+const DEFAULT_BLOCK_MS = 5_000
+
+/**
+ * The raw path the target is measured against: scripts/bench/rawLatency.mjs in a process of its own
+ * (XREADGROUP → one Piscina task → XACK, nothing else) running the same recording handler.
+ */
+async function rawSide(ctx: Context, run: number) {
+  const stream = streamKey(ctx, 'latency', run, 'raw')
+  const seenFile = path.join(ctx.tmp, `latency-raw-${run}.txt`)
+  const ids: string[] = []
+  const args = [REDIS_URL, stream, GROUP, DEFAULT_BATCH, DEFAULT_BLOCK_MS, THREADS].map(String)
+  const child = fork(path.join(ROOT, 'scripts/bench/rawLatency.mjs'), args, {
+    env: { ...process.env, [SEEN_FILE_ENV]: seenFile },
+    stdio: ['ignore', 2, 2, 'ipc'],
+  })
+  let exited: string | null = null
+  child.once('exit', (code, signal) => {
+    exited = `the raw latency loop exited (${code ?? signal})`
+  })
+  try {
+    await Promise.race([
+      once(child, 'message'),
+      once(child, 'exit').then(() => Promise.reject(new Error(exited ?? 'the raw latency loop exited'))),
+    ])
+    return await publishAndSee(stream, seenFile, ids, () => Promise.resolve(exited))
+  } finally {
+    child.kill()
     await deleteStream(ctx.redis, stream, ids)
   }
 }

@@ -32,12 +32,14 @@ export interface Options {
   /** Markdown report to write; undefined: none. */
   md: string | undefined
   cpuProf: string | undefined
+  /** Also run the consume variants with dedupeTtlMs 0 (what deduplication costs). */
+  dedupeOff: boolean
   /** The arguments as given, for the report's command line. */
   argv: string[]
 }
 
 export const USAGE = `npm run bench -- [--only ${SCENARIOS.join(',')}] [--runs N] [--messages N] [--delayed N]
-                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR]`
+                    [--json FILE] [--md FILE | --no-md] [--cpu-prof DIR] [--dedupe-off]`
 
 export function parseOptions(argv = process.argv.slice(2)): Options {
   const { values } = parseArgs({
@@ -51,6 +53,7 @@ export function parseOptions(argv = process.argv.slice(2)): Options {
       md: { type: 'string' },
       'no-md': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
+      'dedupe-off': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -91,6 +94,7 @@ export function parseOptions(argv = process.argv.slice(2)): Options {
     json: values.json,
     md,
     cpuProf: values['cpu-prof'],
+    dedupeOff: values['dedupe-off'],
     argv,
   }
 }
