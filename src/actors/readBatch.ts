@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fromPromise } from 'xstate'
 import { BROKER_UNAVAILABLE, type Entry, type ReadInput } from '../../machines/types.js'
 import { BrokerError } from '../errors.js'
-import { decodeBinaryEntry, decodeReply } from '../redis/entries.js'
+import type { Redis } from '../redis/connect.js'
+import { decodeBinaryEntry, decodeReply, type BufferEntry, type StreamReply } from '../redis/entries.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 
@@ -17,6 +18,9 @@ import type { Resources } from '../resources.js'
  * one, through Sentinel or the Cluster's slot map to wherever the stream lives now. Without this a
  * worker can sit blocked forever after a reconnect, consuming nothing and reporting nothing.
  */
+/** XREADGROUP's reply with buffers: [[stream, entries]]. */
+type BufferReply = [Buffer, BufferEntry[]][]
+
 export const readBatch = (res: Resources) =>
   fromPromise<Entry[], ReadInput>(async ({ input, signal }) => {
     if (input.count <= 0) {
@@ -52,19 +56,15 @@ export const readBatch = (res: Resources) =>
       const binary = res.consumer(input.name).payloadFormat === 'binary'
       // BLOCK only when blockMs is given: a read without it returns at once, with what is there.
       const read = async (count: number, blockMs?: number): Promise<Entry[]> => {
-        const g = ['GROUP', input.group, input.consumer, 'COUNT', count] as const
-        const s = ['STREAMS', input.stream, '>'] as const
+        const block = blockMs === undefined ? [] : ['BLOCK', blockMs]
+        const args = ['GROUP', input.group, input.consumer, 'COUNT', count, ...block, 'STREAMS', input.stream, '>']
+        // A Cluster has the same XREADGROUP; TypeScript cannot pick an overload on the union's variadic form.
+        const client = reader as Redis
         if (binary) {
-          const reply = await (blockMs === undefined
-            ? reader.xreadgroupBuffer(...g, ...s)
-            : reader.xreadgroupBuffer(...g, 'BLOCK', blockMs, ...s))
+          const reply = (await client.callBuffer('XREADGROUP', ...args)) as BufferReply | null
           return (reply?.[0]?.[1] ?? []).map((e) => decodeBinaryEntry(e))
         }
-        return decodeReply(
-          await (blockMs === undefined
-            ? reader.xreadgroup(...g, ...s)
-            : reader.xreadgroup(...g, 'BLOCK', blockMs, ...s)),
-        )
+        return decodeReply((await client.call('XREADGROUP', ...args)) as StreamReply)
       }
       const entries = await Promise.race([read(input.count, block), deadline])
       if (entries.length === 0 || entries.length >= input.count) return entries
