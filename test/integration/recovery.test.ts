@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { createPublisher } from '../../src/publish.js'
+import { recoverStream } from '../../src/recovery/recoverStream.js'
 import { FIXTURES, runCli } from '../support/daemon.js'
 import { eventually, readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { query } from '../support/postgres.js'
@@ -101,4 +102,30 @@ test('a daemon that finds its stream gone recreates the group and re-sends the u
         l.resent === 1,
     ),
   )
+})
+
+test('a publish that lands while recovery runs (row committed, entry sent) is not re-sent', async (t) => {
+  const s = await setup(t)
+  await s.publisher.publishMany([{ stream: s.stream, id: 'lost', payload: '"lost"' }])
+  await s.redis.del(s.stream)
+  // The real client, with a publish slipped in right after recovery's first read of the stream:
+  // that read cannot hold the new entry, the backup read that follows holds its row.
+  let slipped = false
+  const racing = new Proxy(s.redis, {
+    get(target, prop, receiver) {
+      if (prop !== 'xrange') return Reflect.get(target, prop, receiver) as unknown
+      return async (...args: Parameters<typeof target.xrange>) => {
+        const page = await target.xrange(...args)
+        if (!slipped) {
+          slipped = true
+          await s.publisher.publishMany([{ stream: s.stream, id: 'racing', payload: '"racing"' }])
+        }
+        return page
+      }
+    },
+  })
+  const result = await recoverStream(racing, s.store, s.stream)
+  assert.ok(slipped)
+  assert.deepEqual(result, { stream: s.stream, checked: 2, missing: 1, resent: 1, ran: true })
+  assert.deepEqual((await readAll(s.redis, s.stream)).map(([, f]) => f.id).sort(), ['lost', 'racing'])
 })
