@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
-import { HandlerPool } from '../../src/pool/handlerPool.js'
 import { FIXTURES, runCli, writeConfig } from '../support/daemon.js'
+import { testPool } from '../support/pool.js'
 
 const handler = (name: string) => path.join(FIXTURES, name)
 const consumer = { name: 'orders', stream: 'test:startup:orders', handler: handler('ok.mjs') }
@@ -92,16 +92,7 @@ test('ACKSTATE_CONFIG is read when --config is absent', async (t) => {
 })
 
 test('a CommonJS module with a named handle export is accepted', async (t) => {
-  const pool = new HandlerPool({
-    module: handler('named.cjs'),
-    threads: 1,
-    maxMemoryMb: 64,
-    maxYoungMemoryMb: 12,
-    capacity: 1,
-    logLevel: 'silent',
-  })
-  t.after(() => pool.destroy())
-  await pool.probe()
+  await testPool(t, handler('named.cjs')).probe()
 })
 
 test('an unknown command points at help', async (t) => {

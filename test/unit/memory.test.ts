@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { HandlerPool } from '../../src/pool/handlerPool.js'
+import { testPool } from '../support/pool.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))
 
@@ -27,15 +27,7 @@ test('memory.heapGrowingPercent bounds the heap to that much over what survives 
 })
 
 test('worker threads get the consumer’s young-generation and heap limits', async (t) => {
-  const pool = new HandlerPool({
-    module: `${FIXTURES}handlers/limits.mjs`,
-    threads: 1,
-    maxMemoryMb: 64,
-    maxYoungMemoryMb: 12,
-    capacity: 1,
-    logLevel: 'silent',
-  })
-  t.after(() => pool.destroy())
+  const pool = testPool(t, `${FIXTURES}handlers/limits.mjs`)
   const entry = { id: 'm-1', entryId: '1-0', payload: '{}', headers: {}, fields: {}, attempt: 1 }
   const [outcome] = await pool.run({
     name: 'limits',

@@ -21,8 +21,8 @@ import { metricsInspector } from '../../src/metrics/inspector.js'
 import { registerPoolMetrics } from '../../src/metrics/poolMetrics.js'
 import { parseMemoryInfo } from '../../src/metrics/redisMetrics.js'
 import type { ConsumerTotals } from '../../src/metrics/totals.js'
-import { HandlerPool } from '../../src/pool/handlerPool.js'
 import { entry, immediate, ok, retry, scripted, settle } from '../support/machine.js'
+import { testPool } from '../support/pool.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))
 
@@ -200,15 +200,7 @@ test('a BucketsHistogram renders cumulative buckets, sum and count like a prom-c
 })
 
 test('pool gauges are labelled by module relative to the config file, one series per shared pool', async (t) => {
-  const pool = new HandlerPool({
-    module: path.join(FIXTURES, 'handlers/ok.mjs'),
-    threads: 1,
-    maxMemoryMb: 64,
-    maxYoungMemoryMb: 12,
-    capacity: 20,
-    logLevel: 'silent',
-  })
-  t.after(() => pool.destroy())
+  const pool = testPool(t, path.join(FIXTURES, 'handlers/ok.mjs'), { capacity: 20 })
   await pool.gate.reserve('orders', 5)
   const registry = new Registry()
   registerPoolMetrics(
