@@ -57,7 +57,17 @@ export const readBatch = (res: Resources) =>
       // BLOCK only when blockMs is given: a read without it returns at once, with what is there.
       const read = async (count: number, blockMs?: number): Promise<Entry[]> => {
         const block = blockMs === undefined ? [] : ['BLOCK', blockMs]
-        const args = ['GROUP', input.group, input.consumer, 'COUNT', count, ...block, 'STREAMS', input.stream, '>']
+        const args = [
+          'GROUP',
+          input.group,
+          input.consumer,
+          'COUNT',
+          count,
+          ...block,
+          'STREAMS',
+          input.stream,
+          '>',
+        ]
         // A Cluster has the same XREADGROUP; TypeScript cannot pick an overload on the union's variadic form.
         const client = reader as Redis
         if (binary) {

@@ -159,62 +159,46 @@ test('dlq replay puts a dead letter back with a fresh attempt count, the handler
   assert.deepEqual(rows, [{ message_id: 'o-1', replayed: true }])
 })
 
-test(
-  'a replay of a message re-sent from the backup starts again at attempt 1, and its backup row is re-armed',
-  async (t) => {
-    const { redis, key } = testRedis(t)
-    const { url } = await testDatabase(t)
-    const stream = key('orders')
-    const [gate, seen] = [key('gate'), key('seen')]
-    const { logs } = await startTestRuntime(
-      t,
-      { consumers: [{ name: 'orders', stream, group: 'g', handler: path.join(FIXTURES, 'gated.mjs') }] },
-      { databaseUrl: url },
-    )
-    // The consumer's start-up recovery (its group was missing) is over: a row inserted while it ran
-    // could be re-sent as an entry of its own, without the gate and seen fields, and that copy could
-    // be the one dead-lettered and replayed.
-    await eventually(
-      () => logs.some((l) => l.actor === 'consumer-orders' && String(l.to).startsWith('reading')),
-      { what: 'the consumer reading' },
-    )
-    // As the republisher leaves it: a backup row with 3 used-up attempts, and the header carrying them.
-    await query(
-      url,
-      `INSERT INTO redis_message_backup (message_id, stream, payload, status, attempts) VALUES ('o-1', $1, '{}', 'sent', 3)`,
-      [stream],
-    )
-    const headers = JSON.stringify({ 'ackstate-attempts': '3', k: 'v' })
-    await redis.xadd(
-      stream,
-      '*',
-      'id',
-      'o-1',
-      'payload',
-      '{}',
-      'headers',
-      headers,
-      'gate',
-      gate,
-      'seen',
-      seen,
-    )
-    const [dead] = await waitForEntries(redis, `{${stream}}:dlq`, 1)
-    assert.equal(dead!['dlq.attempts'], '4')
-    const backup = () => query(url, 'SELECT status, attempts FROM redis_message_backup')
-    await eventually(async () => (await backup())[0]?.status === 'dead', {
-      what: 'the backup row marked dead',
-    })
+test('a replay of a message re-sent from the backup starts again at attempt 1, and its backup row is re-armed', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { url } = await testDatabase(t)
+  const stream = key('orders')
+  const [gate, seen] = [key('gate'), key('seen')]
+  const { logs } = await startTestRuntime(
+    t,
+    { consumers: [{ name: 'orders', stream, group: 'g', handler: path.join(FIXTURES, 'gated.mjs') }] },
+    { databaseUrl: url },
+  )
+  // The consumer's start-up recovery (its group was missing) is over: a row inserted while it ran
+  // could be re-sent as an entry of its own, without the gate and seen fields, and that copy could
+  // be the one dead-lettered and replayed.
+  await eventually(
+    () => logs.some((l) => l.actor === 'consumer-orders' && String(l.to).startsWith('reading')),
+    { what: 'the consumer reading' },
+  )
+  // As the republisher leaves it: a backup row with 3 used-up attempts, and the header carrying them.
+  await query(
+    url,
+    `INSERT INTO redis_message_backup (message_id, stream, payload, status, attempts) VALUES ('o-1', $1, '{}', 'sent', 3)`,
+    [stream],
+  )
+  const headers = JSON.stringify({ 'ackstate-attempts': '3', k: 'v' })
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'headers', headers, 'gate', gate, 'seen', seen)
+  const [dead] = await waitForEntries(redis, `{${stream}}:dlq`, 1)
+  assert.equal(dead!['dlq.attempts'], '4')
+  const backup = () => query(url, 'SELECT status, attempts FROM redis_message_backup')
+  await eventually(async () => (await backup())[0]?.status === 'dead', {
+    what: 'the backup row marked dead',
+  })
 
-    await redis.set(gate, '1')
-    assert.equal((await dlq(t, ['replay', '--stream', stream], { DATABASE_URL: url })).code, 0)
-    const [handled] = await waitForEntries(redis, seen, 1)
-    const message = JSON.parse(handled!.message!) as Record<string, unknown>
-    assert.deepEqual(
-      { attempt: message.attempt, headers: message.headers },
-      { attempt: 1, headers: { k: 'v' } },
-    )
-    await eventually(async () => (await backup())[0]?.status === 'acked', { what: 'the backup row acked' })
-    assert.deepEqual(await backup(), [{ status: 'acked', attempts: 0 }])
-  },
-)
+  await redis.set(gate, '1')
+  assert.equal((await dlq(t, ['replay', '--stream', stream], { DATABASE_URL: url })).code, 0)
+  const [handled] = await waitForEntries(redis, seen, 1)
+  const message = JSON.parse(handled!.message!) as Record<string, unknown>
+  assert.deepEqual(
+    { attempt: message.attempt, headers: message.headers },
+    { attempt: 1, headers: { k: 'v' } },
+  )
+  await eventually(async () => (await backup())[0]?.status === 'acked', { what: 'the backup row acked' })
+  assert.deepEqual(await backup(), [{ status: 'acked', attempts: 0 }])
+})
