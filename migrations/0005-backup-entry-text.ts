@@ -4,8 +4,8 @@ import type { Migration } from '../src/store/migrate.js'
  * The backup keeps headers and fields as the JSON text the stream entry carries, not jsonb: every
  * publish batch stores them and almost nothing reads them back (a re-send, a recovery), so the jsonb
  * parse on insert was pure cost — about a fifth of the INSERT's server CPU in the publish benchmark.
- * A re-send now writes the very text that was published. The insert passes the rows as one json
- * parameter, so the text is valid JSON by construction; readers that want an object cast it
+ * A re-send now writes the very text that was published. The publisher writes the text it made
+ * with JSON.stringify, so it is valid JSON by construction; readers that want an object cast it
  * (`headers::jsonb`).
  *
  * Rewrites the table (ALTER … TYPE): run it while the backlog is small.
