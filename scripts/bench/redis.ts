@@ -110,10 +110,15 @@ export async function waitForGroup(
   }
 }
 
-/** msgs/s from the first ack to `end`; a run faster than one poll falls back to `start` → `end`. */
+/**
+ * msgs/s from the first ack to `end`. A run whose first poll already saw every message acked (faster
+ * than a poll, or consumed while the fill was still being sent) has no such window: `start` → `end`.
+ */
 export function steadyRate(n: number, drain: Drain, start: number, end = drain.done): number {
   const first = drain.firstAck
-  return first && end > first.at ? ((n - first.acked) * 1000) / (end - first.at) : (n * 1000) / (end - start)
+  return first && end > first.at && first.acked < n
+    ? ((n - first.acked) * 1000) / (end - first.at)
+    : (n * 1000) / (end - start)
 }
 
 /**
