@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate'
+import { assign, enqueueActions, fromPromise, setup } from 'xstate'
 import {
   BROKER_FULL,
   BROKER_UNAVAILABLE,
@@ -97,7 +97,7 @@ const settleInput = (c: ConsumerContext, outcomes: Outcome[]): SettleInput => {
   return { ...ref(c), outcomes, entries }
 }
 
-export const consumerMachine = setup({
+const consumerSetup = setup({
   types: {
     context: {} as ConsumerContext,
     events: {} as ConsumerEvent,
@@ -164,7 +164,17 @@ export const consumerMachine = setup({
     /** Reconnect backoff: 100 ms doubling to 5 s. */
     reconnectDelay: ({ context }) => Math.min(5_000, 100 * 2 ** Math.min(context.brokerFailures, 6)),
   },
-}).createMachine({
+})
+
+/** Gives back all the pool capacity the consumer still holds (a read's, or a batch's), and forgets it. */
+const releaseReservation = consumerSetup.createAction(
+  enqueueActions(({ context, enqueue }) => {
+    enqueue({ type: 'releaseCapacity', params: { name: context.name, count: context.reserved } })
+    enqueue.assign({ reserved: 0 })
+  }),
+)
+
+export const consumerMachine = consumerSetup.createMachine({
   id: 'consumer',
   context: ({ input }) => ({
     ...input,
@@ -206,36 +216,18 @@ export const consumerMachine = setup({
           {
             guard: 'isBrokerDown',
             target: 'disconnected',
-            actions: [
-              {
-                type: 'releaseCapacity',
-                params: ({ context }) => ({ name: context.name, count: context.reserved }),
-              },
-              assign({ reserved: 0, resumeAt: 'reading' }),
-            ],
+            actions: [releaseReservation, assign({ resumeAt: 'reading' })],
           },
           {
             guard: 'isGroupMissing',
             target: 'starting',
-            actions: [
-              {
-                type: 'releaseCapacity',
-                params: ({ context }) => ({ name: context.name, count: context.reserved }),
-              },
-              assign({ reserved: 0, lastError: ({ event }) => toError(event.error) }),
-            ],
+            actions: [releaseReservation, assign({ lastError: ({ event }) => toError(event.error) })],
           },
         ],
         // Stop reading at once: leaving this state aborts the blocked XREADGROUP.
         'shutdown.request': {
           target: 'draining',
-          actions: [
-            {
-              type: 'releaseCapacity',
-              params: ({ context }) => ({ name: context.name, count: context.reserved }),
-            },
-            assign({ reserved: 0 }),
-          ],
+          actions: [releaseReservation],
         },
       },
       states: {
@@ -302,6 +294,8 @@ export const consumerMachine = setup({
         input: ({ context }) => ({ ...ref(context), entries: context.batch }),
         onDone: {
           target: 'settling',
+          // Not releaseReservation: an action made by createAction is typed for the machine's own
+          // events, not for this done event.
           actions: [
             {
               type: 'releaseCapacity',
@@ -424,13 +418,7 @@ export const consumerMachine = setup({
         // Only a batch waiting to be processed still holds its reservation.
         'shutdown.request': {
           target: 'draining',
-          actions: [
-            {
-              type: 'releaseCapacity',
-              params: ({ context }) => ({ name: context.name, count: context.reserved }),
-            },
-            assign({ reserved: 0 }),
-          ],
+          actions: [releaseReservation],
         },
       },
     },
