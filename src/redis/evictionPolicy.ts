@@ -15,7 +15,7 @@ export async function warnOnEviction(redis: RedisClient, log: Logger): Promise<v
       const { host, port } = (server as Redis).options ?? {}
       const node = host ? `${host}:${port}` : undefined
       try {
-        const reply = (await server.config('GET', 'maxmemory-policy')) as unknown
+        const reply: unknown = await server.config('GET', 'maxmemory-policy')
         const policy = policyOf(reply)
         if (policy && policy !== 'noeviction') {
           log.warn(
