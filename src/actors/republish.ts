@@ -1,19 +1,14 @@
 import { QueryTypes } from 'sequelize'
 import { fromPromise } from 'xstate'
 import type { RepublishInput, RepublishResult } from '../../machines/types.js'
-import { entryFields } from '../redis/entries.js'
 import { heartbeatKey } from '../redis/keys.js'
 import { pipelineBySlot } from '../redis/pipelineBySlot.js'
 import { presentInStreams } from '../recovery/presence.js'
 import type { Resources } from '../resources.js'
+import { resendFields, type StoredRow } from '../store/backup.js'
 
-interface OrphanRow {
-  message_id: string
+interface OrphanRow extends StoredRow {
   stream: string
-  payload: string
-  headers: Record<string, string>
-  fields: Record<string, string>
-  attempts: number
   publisher_id: string | null
   created_at: Date
 }
@@ -76,15 +71,7 @@ export const republish = (res: Resources) =>
         res.redis,
         absent,
         (row) => row.stream,
-        (pipeline, row) => {
-          const message = {
-            id: row.message_id,
-            payload: row.payload,
-            headers: row.headers,
-            fields: row.fields,
-          }
-          pipeline.xadd(row.stream, '*', ...entryFields({ ...message, priorAttempts: row.attempts }))
-        },
+        (pipeline, row) => pipeline.xadd(row.stream, '*', ...resendFields(row)),
       )
       const failed = replies.flat().find(([err]) => err)?.[0]
       // Rolling back leaves every row pending for the next pass; entries already added are duplicates

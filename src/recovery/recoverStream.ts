@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/connect.js'
 import { QueryTypes, type Sequelize } from 'sequelize'
-import { entryFields } from '../redis/entries.js'
 import { recoveryLockKey } from '../redis/keys.js'
+import { resendFields, type StoredRow } from '../store/backup.js'
 
 /** Stream entries read per XRANGE page, and missing rows re-sent per pipeline. */
 const PAGE = 1_000
@@ -15,14 +15,6 @@ const ID_PAGE = 10_000
 const CLOCK_SKEW_MS = 10_000
 /** Only one recovery per stream at a time (several consumers or daemons notice the same loss). */
 const LOCK_TTL_MS = 60_000
-
-interface UnackedRow {
-  message_id: string
-  payload: string
-  headers: Record<string, string>
-  fields: Record<string, string>
-  attempts: number
-}
 
 /**
  * Rows the stream should still hold: every row not yet acked nor dead. Pending rows are included
@@ -161,17 +153,14 @@ async function readIdsInto(
 
 /** Re-sends the rows of these ids that are still unacked; resolves with how many it sent. */
 async function resend(redis: RedisClient, store: Sequelize, stream: string, ids: string[]): Promise<number> {
-  const rows = await store.query<UnackedRow>(
+  const rows = await store.query<StoredRow>(
     `SELECT message_id, payload, headers::jsonb AS headers, fields::jsonb AS fields, attempts
      FROM redis_message_backup WHERE message_id = ANY($1) AND ${UNACKED}`,
     { bind: [ids], type: QueryTypes.SELECT },
   )
   if (rows.length === 0) return 0
   const pipeline = redis.pipeline()
-  for (const row of rows) {
-    const message = { id: row.message_id, payload: row.payload, headers: row.headers, fields: row.fields }
-    pipeline.xadd(stream, '*', ...entryFields({ ...message, priorAttempts: row.attempts }))
-  }
+  for (const row of rows) pipeline.xadd(stream, '*', ...resendFields(row))
   const replies = await pipeline.exec()
   const failed = replies?.find(([err]) => err)?.[0]
   if (!replies || failed) throw failed ?? new Error('no reply from Redis to the re-sends')

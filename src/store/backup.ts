@@ -1,4 +1,5 @@
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import { entryFields } from '../redis/entries.js'
 import { copyLine, directCopy, directQuery } from './direct.js'
 import { errorCodes } from './errors.js'
 
@@ -7,6 +8,28 @@ import { errorCodes } from './errors.js'
  * handles a whole batch: one INSERT per publish batch, one UPDATE per ack batch — a statement per
  * message caps out at a few thousand rows per second.
  */
+
+/**
+ * A backup row read back to be sent again (the republisher, recovery): its headers and fields cast
+ * to objects by the query (`headers::jsonb AS headers`).
+ */
+export interface StoredRow {
+  message_id: string
+  payload: string
+  headers: Record<string, string>
+  fields: Record<string, string>
+  attempts: number
+}
+
+/** The XADD fields that send a stored row again: the entry as published, its used-up attempts in a header. */
+export const resendFields = (row: StoredRow): string[] =>
+  entryFields({
+    id: row.message_id,
+    payload: row.payload,
+    headers: row.headers,
+    fields: row.fields,
+    priorAttempts: row.attempts,
+  })
 
 export interface BackupRow {
   messageId: string
