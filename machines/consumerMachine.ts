@@ -147,6 +147,12 @@ const consumerSetup = setup({
     })),
   },
   guards: {
+    /**
+     * Whether the claim step has anything to do now (a retry's backoff may have passed, a failover
+     * check is due). Provided by src/ from its schedule; the stub always claims, which is correct,
+     * only slower: the step is a round trip through an actor on every batch.
+     */
+    claimMayBeDue: (_, _params: { name: string; stream: string }) => true,
     hasEntries: (_, params: { entries: Entry[] }) => params.entries.length > 0,
     hasDead: ({ context }) => context.outcomes.some((o) => o.status === 'dead'),
     hasRetries: ({ context }) => context.outcomes.some((o) => o.status === 'retry'),
@@ -235,7 +241,17 @@ export const consumerMachine = consumerSetup.createMachine({
           invoke: {
             src: 'reserveCapacity',
             input: ({ context }) => ({ name: context.name, count: context.batchSize }),
-            onDone: { target: 'claiming', actions: assign({ reserved: ({ event }) => event.output }) },
+            onDone: [
+              {
+                guard: {
+                  type: 'claimMayBeDue',
+                  params: ({ context }) => ({ name: context.name, stream: context.stream }),
+                },
+                target: 'claiming',
+                actions: assign({ reserved: ({ event }) => event.output }),
+              },
+              { target: 'fetching', actions: assign({ reserved: ({ event }) => event.output }) },
+            ],
           },
         },
         claiming: {

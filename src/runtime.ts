@@ -98,6 +98,9 @@ export function startRuntime(
       recordRetries: recordRetries(res),
       closeConsumer: closeConsumer(res),
     },
+    guards: {
+      claimMayBeDue: (_, { name, stream }) => res.schedule.isDue(name) || res.failovers.isDue(stream),
+    },
     actions: {
       releaseCapacity: (_, params) => res.pool(params.name).gate.release(params.name, params.count),
       // Once per outage: the reconnect backoff retries quietly until the broker answers again.

@@ -39,11 +39,17 @@ export class FailoverWatch {
 
   constructor(private readonly res: Resources) {}
 
+  /** Whether `check` would ask Redis now (the store is on and the stream's interval has passed). */
+  isDue(stream: string): boolean {
+    return (
+      this.res.store !== null &&
+      (this.checkedAt.get(stream) ?? 0) + this.res.config.reclaim.intervalMs <= Date.now()
+    )
+  }
+
   /** Resolves when the stream's server is known unchanged, or the lost messages were re-sent. */
   check(name: string, stream: string): Promise<void> {
-    if (!this.res.store) return Promise.resolve()
-    const due = (this.checkedAt.get(stream) ?? 0) + this.res.config.reclaim.intervalMs <= Date.now()
-    if (!due) return Promise.resolve()
+    if (!this.isDue(stream)) return Promise.resolve()
     let run = this.running.get(stream)
     if (!run) {
       // Consumers of several groups on one stream share one check.

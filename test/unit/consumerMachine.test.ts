@@ -24,7 +24,7 @@ const input = {
   maxAttempts: 3,
 }
 
-function harness(options: { capacity?: number; claims?: Entry[][] } = {}) {
+function harness(options: { capacity?: number; claims?: Entry[][]; claimMayBeDue?: () => boolean } = {}) {
   const claims = [...(options.claims ?? [])]
   const claimCalls: ClaimInput[] = []
   const claimDue = fromPromise<Entry[], ClaimInput>(async ({ input }) => {
@@ -53,6 +53,7 @@ function harness(options: { capacity?: number; claims?: Entry[][] } = {}) {
       closeConsumer: closed.logic,
     },
     actions: { releaseCapacity: (_, p) => void released.push(p.count) },
+    ...(options.claimMayBeDue ? { guards: { claimMayBeDue: options.claimMayBeDue } } : {}),
   })
   const clock = new SimulatedClock()
   const actor = createActor(machine, { input, clock })
@@ -335,4 +336,23 @@ test('an empty read looks for due retries again before blocking again', async ()
   await settle()
   assert.equal(h.claimCalls.length, 2)
   assert.equal(h.read.calls.length, 2)
+})
+
+test('with no retry due, a turn of the loop goes from reserving straight to the read, past the claim step', async () => {
+  let due = false
+  const h = harness({ claimMayBeDue: () => due })
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  assert.equal(h.claimCalls.length, 0, 'nothing was due: no claim step')
+
+  const batch = [entry('1-0')]
+  h.read.next(batch)
+  await settle()
+  h.processed.next([ok(batch[0]!)])
+  await settle()
+  due = true
+  h.acked.next()
+  await settle()
+  assert.equal(h.claimCalls.length, 1, 'a retry came due: the next turn claims first')
+  assert.equal(h.state(), 'reading.fetching')
 })
