@@ -7,6 +7,9 @@ import { decodeBinaryEntry, decodeReply, type BufferEntry, type StreamReply } fr
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 
+/** XREADGROUP's reply with buffers: [[stream, entries]]. */
+type BufferReply = [Buffer, BufferEntry[]][]
+
 /**
  * XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS s > on the consumer's own connection. When the actor
  * is stopped (shutdown), the connection is dropped so the blocked read ends at once and nothing more
@@ -18,9 +21,6 @@ import type { Resources } from '../resources.js'
  * one, through Sentinel or the Cluster's slot map to wherever the stream lives now. Without this a
  * worker can sit blocked forever after a reconnect, consuming nothing and reporting nothing.
  */
-/** XREADGROUP's reply with buffers: [[stream, entries]]. */
-type BufferReply = [Buffer, BufferEntry[]][]
-
 export const readBatch = (res: Resources) =>
   fromPromise<Entry[], ReadInput>(async ({ input, signal }) => {
     if (input.count <= 0) {
