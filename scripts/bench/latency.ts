@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { CONSUMER_NUMBERS } from '../../src/consumerConfig.js'
 import { dropQueue, openQueue, startBullWorker } from './bullmq.js'
 import { epochNow, progress, publisherFor, streamKey, type Context } from './context.js'
 import { ROOT, RECORD_HANDLER, SEEN_FILE_ENV, THREADS, startDaemon } from './daemon.js'
@@ -133,10 +134,6 @@ async function ackstateSide(ctx: Context, run: number) {
   }
 }
 
-/** The daemon's consumer defaults, which the raw loop copies (src/consumerConfig.ts). */
-const DEFAULT_BATCH = 100
-const DEFAULT_BLOCK_MS = 5_000
-
 /**
  * The raw path the target is measured against: scripts/bench/rawLatency.mjs in a process of its own
  * (XREADGROUP → one Piscina task → XACK, nothing else) running the same recording handler.
@@ -145,7 +142,9 @@ async function rawSide(ctx: Context, run: number) {
   const stream = streamKey(ctx, 'latency', run, 'raw')
   const seenFile = path.join(ctx.tmp, `latency-raw-${run}.txt`)
   const ids: string[] = []
-  const args = [REDIS_URL, stream, GROUP, DEFAULT_BATCH, DEFAULT_BLOCK_MS, THREADS].map(String)
+  // The daemon's consumer defaults, which the raw loop copies.
+  const { batchSize, blockMs } = CONSUMER_NUMBERS
+  const args = [REDIS_URL, stream, GROUP, batchSize.default, blockMs.default, THREADS].map(String)
   const child = fork(path.join(ROOT, 'scripts/bench/rawLatency.mjs'), args, {
     env: { ...process.env, [SEEN_FILE_ENV]: seenFile },
     stdio: ['ignore', 2, 2, 'ipc'],
