@@ -10,11 +10,11 @@ import {
   type PublishResult,
 } from './publishMessage.js'
 import { createLogger, type Logger } from './log.js'
+import { addEntries } from './redis/addEntries.js'
 import { closeRedis, connectRedis, type RedisClient } from './redis/connect.js'
 import { consumerName } from './redis/consumerName.js'
 import { classify } from './redis/errors.js'
 import { heartbeatKey } from './redis/keys.js'
-import { pipelineBySlot } from './redis/pipelineBySlot.js'
 import { redisSettingsFromEnv } from './redis/settings.js'
 import type { RedisTopology } from './redisConfig.js'
 import { disownBackups, insertBackups, markOwnSent, type BackupRow } from './store/backup.js'
@@ -217,21 +217,19 @@ export class Publisher {
   }
 
   /**
-   * One pipelined round trip (on a Cluster one per slot, in parallel); on a refusal the backed-up
-   * rows are handed to the republisher.
+   * One round trip of script calls (on a Cluster one per slot, in parallel); on a refusal the
+   * backed-up rows are handed to the republisher.
    */
   private async send(
     encoded: { id: string; stream: string; fields: string[] }[],
     rows: BackupRow[],
   ): Promise<string[]> {
-    const replies = (
-      await pipelineBySlot(
-        this.redis,
-        encoded,
-        (e) => e.stream,
-        (pipeline, e) => pipeline.xadd(e.stream, '*', ...e.fields),
-      )
-    ).map((r) => r[0]!)
+    const replies = await addEntries(
+      this.redis,
+      encoded,
+      (e) => e.stream,
+      (e) => e.fields,
+    )
     const failures = replies.filter(([err]) => err)
     if (failures.length > 0) {
       // On a Cluster one slot may refuse while others took their entries: only the refused rows go

@@ -1,7 +1,7 @@
 import { fromPromise } from 'xstate'
 import type { DelayInput, ReleaseResult } from '../../machines/types.js'
 import { entryFields } from '../redis/entries.js'
-import { pipelineBySlot } from '../redis/pipelineBySlot.js'
+import { addEntries } from '../redis/addEntries.js'
 import type { Resources } from '../resources.js'
 import { insertBackups } from '../store/backup.js'
 import { lockDue, markDelivered, nextDueInMs } from '../store/delays.js'
@@ -32,14 +32,14 @@ export const releaseDue = (res: Resources) =>
         fields: r.fields,
       }))
       await insertBackups(store, messages, input.consumer, undefined, 'sent')
-      // One pipeline per slot on a Cluster (the messages span streams).
-      const replies = await pipelineBySlot(
+      // One round trip (one per slot on a Cluster: the messages span streams).
+      const replies = await addEntries(
         res.redis,
         messages,
         (m) => m.stream,
-        (pipeline, m) => pipeline.xadd(m.stream, '*', ...entryFields({ ...m, id: m.messageId })),
+        (m) => entryFields({ ...m, id: m.messageId }),
       )
-      const failed = replies.flat().find(([err]) => err)?.[0]
+      const failed = replies.find(([err]) => err)?.[0]
       if (failed) throw failed
       const ids = messages.map((m) => m.messageId)
       await markDelivered(store, ids, transaction)

@@ -2,7 +2,7 @@ import { QueryTypes } from 'sequelize'
 import { fromPromise } from 'xstate'
 import type { RepublishInput, RepublishResult } from '../../machines/types.js'
 import { heartbeatKey } from '../redis/keys.js'
-import { pipelineBySlot } from '../redis/pipelineBySlot.js'
+import { addEntries } from '../redis/addEntries.js'
 import { presentInStreams } from '../recovery/presence.js'
 import type { Resources } from '../resources.js'
 import { resendFields, type StoredRow } from '../store/backup.js'
@@ -66,14 +66,9 @@ export const republish = (res: Resources) =>
       const owned = rows.filter((r) => r.publisher_id !== null)
       const present = owned.length > 0 ? await presentInStreams(res.redis, owned) : new Set<string>()
       const absent = rows.filter((r) => !present.has(r.message_id))
-      // One pipeline per slot on a Cluster (the rows span streams).
-      const replies = await pipelineBySlot(
-        res.redis,
-        absent,
-        (row) => row.stream,
-        (pipeline, row) => pipeline.xadd(row.stream, '*', ...resendFields(row)),
-      )
-      const failed = replies.flat().find(([err]) => err)?.[0]
+      // One round trip (one per slot on a Cluster: the rows span streams).
+      const replies = await addEntries(res.redis, absent, (row) => row.stream, resendFields)
+      const failed = replies.find(([err]) => err)?.[0]
       // Rolling back leaves every row pending for the next pass; entries already added are duplicates
       // that deduplication absorbs.
       if (failed) throw failed
