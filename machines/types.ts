@@ -36,7 +36,17 @@ export interface HandlerFailure {
 
 /** What happened to one message of a batch. */
 export type Outcome =
-  | { entryId: string; id: string; status: 'ok'; durationMs: number }
+  | {
+      entryId: string
+      id: string
+      status: 'ok'
+      durationMs: number
+      /**
+       * Acked without running: the group completed this id already, or another entry holding its
+       * claim is completing it (that entry's claim and outcome decide; this one is only acked).
+       */
+      duplicate?: true
+    }
   | {
       entryId: string
       id: string

@@ -50,7 +50,7 @@ export const processBatch = (res: Resources) =>
     const byEntry = rejected
     for (const o of ran) byEntry.set(o.entryId, o)
     for (const e of skipped)
-      byEntry.set(e.entryId, { entryId: e.entryId, id: e.id, status: 'ok', durationMs: 0 })
+      byEntry.set(e.entryId, { entryId: e.entryId, id: e.id, status: 'ok', durationMs: 0, duplicate: true })
     return input.entries.map((e) => byEntry.get(e.entryId)!)
   })
 

@@ -69,7 +69,7 @@ export async function claimIds(
 
 /**
  * Settles a batch in one call: marks completed ids done (for the TTL), releases the claims of
- * dead-lettered ids (so a replay runs again), then XACKs every settled entry. The marks come first,
+ * dead-lettered ids (so a replay runs again), then XACKs every settled entry, duplicates included. The marks come first,
  * so an acked message is always remembered as done. All keys share the stream's slot.
  */
 const SETTLE = `
@@ -96,7 +96,10 @@ export async function settleBatch(
 ): Promise<number> {
   const entryIds = outcomes.map((o) => o.entryId)
   if (ttlMs <= 0) return redis.xack(target.stream, target.group, ...entryIds)
-  const done = outcomes.filter((o) => o.status === 'ok').map((o) => o.id)
+  // A duplicate is only acked: the key it was refused by is done already, or the claim of the entry
+  // completing the id, which must stay until that entry settles (marked done, it would skip that
+  // entry's own retry and ack a message that never succeeded).
+  const done = outcomes.filter((o) => o.status === 'ok' && !o.duplicate).map((o) => o.id)
   const released = outcomes.filter((o) => o.status === 'dead').map((o) => o.id)
   const keys = settleKeys(target, done, released)
   return (await redis.eval(

@@ -60,3 +60,35 @@ test('dedupeTtlMs 0 turns deduplication off', async (t) => {
   await waitForEntries(redis, seen, 2)
   assert.equal(await redis.exists(`{${stream}}:dedupe:g:o-1`), 0)
 })
+
+test('a duplicate acked while its twin is still failing does not mark the id done: the twin retries and succeeds', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  // Both entries are in the stream before the consumer starts (its group starts at 0), so one batch
+  // holds them: the first claims o-1 and fails its first attempt, the second is acked as a duplicate.
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen, 'failures', '1')
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen, 'failures', '1')
+  await startTestRuntime(t, {
+    consumers: [
+      {
+        name: 'orders',
+        stream,
+        group: 'g',
+        handler: path.join(FIXTURES, 'flaky.mjs'),
+        retryBaseMs: 50,
+        retryJitter: 0,
+      },
+    ],
+  })
+  await eventually(
+    async () => {
+      const info = await groupInfo(redis, stream, 'g').catch(() => null)
+      return info?.['entries-read'] === 2 && info.pending === 0
+    },
+    { what: 'both entries acked' },
+  )
+  const attempts = (await readAll(redis, seen)).map(([, f]) => f.attempt)
+  assert.deepEqual(attempts, ['1', '2'], 'the failed entry ran again and succeeded; its twin never ran')
+  assert.equal(await redis.get(`{${stream}}:dedupe:g:o-1`), 'done')
+})
