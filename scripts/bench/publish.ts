@@ -14,7 +14,7 @@ import { openMigrated, withDatabase } from './database.js'
 import { REDIS_URL, deleteStream, xaddAll } from './redis.js'
 import { fmt, pairedRatios, summarise, type Row } from './stats.js'
 
-/** Messages per publishMany() call and per XADD pipeline. */
+/** Messages per publishMany() call (and per XADD pipeline on the baseline side). */
 export const PUBLISH_BATCH = 500
 /** Calls in flight at once on the concurrent side of each pair (an application serving requests). */
 export const CALLERS = 4
@@ -26,7 +26,7 @@ interface Figures {
 }
 
 /**
- * Publish throughput: `publisher.publishMany()` with the backup (one INSERT, then one XADD pipeline per
+ * Publish throughput: `publisher.publishMany()` with the backup (one INSERT, then one XADD script call per
  * batch of 500) against a plain pipelined XADD of the same entries, encoded beforehand, 500 per round
  * trip — once with one caller awaiting each batch before the next, once with CALLERS callers in flight
  * on one publisher (one connection, the store's pool) and on one XADD connection. Each pair runs in
