@@ -77,11 +77,13 @@ export const readBatch = (res: Resources) =>
         return decodeReply((await client.call('XREADGROUP', ...args)) as StreamReply)
       }
       const entries = await Promise.race([read(input.count, block), deadline])
-      if (entries.length === 0 || entries.length >= input.count) return entries
+      if (entries.length !== 1 || entries.length >= input.count) return entries
       // Redis wakes a blocked reader at the first entry a pipeline of XADDs adds, and writes that reply
       // only once it has run the whole pipeline: the rest are in the stream by now. One read without
       // BLOCK takes them into this batch instead of leaving them for the next turn of the loop (a whole
-      // cycle of latency for every entry but the first of a burst).
+      // cycle of latency for every entry but the first of a burst). Only a reply of one entry can be
+      // such a wake-up: entries added together (a script, as publishMany sends them, or MULTI) wake
+      // the reader once they are all in, and a read that did not block took what there was.
       const more = await Promise.race([read(input.count - entries.length), deadline])
       return more.length === 0 ? entries : entries.concat(more)
     } catch (err) {
