@@ -231,3 +231,34 @@ test('a burst XADDed as one pipeline while the consumer is blocked is read as on
   // would be a batch of its own and the other 19 would wait a whole turn of the loop.
   assert.deepEqual(batches(), [20])
 })
+
+test('a publishMany landing while the consumer is blocked is one reply: no read without BLOCK follows it', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const { logs } = await startTestRuntime(t, {
+    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('ok.mjs'), blockMs: 5_000 }],
+  })
+  await eventually(async () => (await redis.exists(stream)) === 1, { what: 'the group' })
+  await new Promise((r) => setTimeout(r, 300))
+  // Every XREADGROUP on this stream, as Redis receives it.
+  const monitor = await redis.monitor()
+  t.after(() => monitor.disconnect())
+  const reads: string[][] = []
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args[0]?.toUpperCase() === 'XREADGROUP' && args.includes(stream)) reads.push(args)
+  })
+  const publisher = createPublisher({ redis })
+  await publisher.publishMany(
+    Array.from({ length: 20 }, (_, n) => ({ stream, payload: String(n), fields: { seen } })),
+  )
+  await publisher.close()
+
+  await waitForEntries(redis, seen, 20)
+  const batches = () => logs.filter((l) => l.msg === 'batch processed').map((l) => l.count as number)
+  await eventually(() => batches().reduce((a, b) => a + b, 0) >= 20, { what: 'the batches logged' })
+  assert.deepEqual(batches(), [20], 'one script call, one wake-up, one batch')
+  // The reads after the blocked one are the loop's next blocking reads, never a non-blocking top-up.
+  const unblocked = reads.filter((args) => !args.map((a) => a.toUpperCase()).includes('BLOCK'))
+  assert.deepEqual(unblocked, [], 'no read without BLOCK')
+})
