@@ -105,12 +105,19 @@ function recordDelayLateness(t: ConsumerTotals, batch: Entry[]): void {
 
 /** Outcomes are in batch order (processBatch keeps it); an entry that does not line up is skipped. */
 function recordPublishToAck(t: ConsumerTotals, batch: Entry[], outcomes: Outcome[], now: number): void {
+  // The entries of one publishMany() share their `published-at`: parsed once per run of them.
+  let lastHeader: string | undefined
+  let lastParsed = NaN
   for (let i = 0; i < outcomes.length; i++) {
     const o = outcomes[i]!
     const e = batch[i]
     if (o.status === 'retry' || !e || e.entryId !== o.entryId) continue
     const header = e.headers['published-at']
-    let published = header === undefined ? NaN : Date.parse(header)
+    if (header !== lastHeader) {
+      lastHeader = header
+      lastParsed = header === undefined ? NaN : Date.parse(header)
+    }
+    let published = lastParsed
     if (Number.isNaN(published)) published = parseInt(e.entryId, 10)
     t.publishToAckSeconds.observe(Math.max(0, now - published) / 1000)
   }

@@ -31,14 +31,24 @@ export function decodeEntry(entryId: string, flat: string[] | null, attempt = 1)
   return { id: id ?? entryId, entryId, payload, headers, fields, attempt: attempt + (prior > 0 ? prior : 0) }
 }
 
+/**
+ * The last header text parsed, and its headers: the entries of one publishMany() carry the very same
+ * text (its `published-at`), so a read of a batch parses it once and copies the result.
+ */
+let lastRaw: string | undefined
+let lastHeaders: Record<string, string> = {}
+
 /** Headers that are not a JSON object of strings are kept, untouched, as the `headers` field. */
 function parseHeaders(raw: string, fields: Record<string, string>): Record<string, string> {
+  if (raw === lastRaw) return { ...lastHeaders }
   try {
     const parsed: unknown = JSON.parse(raw)
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
       const out: Record<string, string> = {}
       for (const [k, v] of Object.entries(parsed)) out[k] = typeof v === 'string' ? v : JSON.stringify(v)
-      return out
+      lastRaw = raw
+      lastHeaders = out
+      return { ...out }
     }
   } catch {
     // fall through
