@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { createPublisher } from '../../src/publish.js'
 import { FIXTURES } from '../support/daemon.js'
 import { eventually, groupInfo, pendingCount, readAll, testRedis, waitForEntries } from '../support/redis.js'
@@ -209,7 +209,11 @@ test('readers: 2 keeps a second batch in flight while the first runs; with 1 the
   }
 })
 
-test('a burst XADDed as one pipeline while the consumer is blocked is read as one batch, not its first entry alone', async (t) => {
+/**
+ * A consumer blocked in XREADGROUP (blockMs 5 s) on a stream of its own; `batches(n)` waits until the
+ * handler saw `n` messages and their batches were logged, and returns the logged batch sizes.
+ */
+async function blockedConsumer(t: TestContext) {
   const { redis, key } = testRedis(t)
   const stream = key('orders')
   const seen = key('seen')
@@ -219,28 +223,29 @@ test('a burst XADDed as one pipeline while the consumer is blocked is read as on
   // Blocked in XREADGROUP: the group exists and the consumer has asked for entries.
   await eventually(async () => (await redis.exists(stream)) === 1, { what: 'the group' })
   await new Promise((r) => setTimeout(r, 300))
+  const batches = async (n: number) => {
+    await waitForEntries(redis, seen, n)
+    // The handler writes `seen` in the worker; the batch's log line follows when its result is back.
+    const sizes = () => logs.filter((l) => l.msg === 'batch processed').map((l) => l.count as number)
+    await eventually(() => sizes().reduce((a, b) => a + b, 0) >= n, { what: 'the batches logged' })
+    return sizes()
+  }
+  return { redis, stream, seen, batches }
+}
+
+test('a burst XADDed as one pipeline while the consumer is blocked is read as one batch, not its first entry alone', async (t) => {
+  const { redis, stream, seen, batches } = await blockedConsumer(t)
   const pipeline = redis.pipeline()
   for (let n = 0; n < 20; n++) pipeline.xadd(stream, '*', 'payload', String(n), 'seen', seen)
   await pipeline.exec()
 
-  await waitForEntries(redis, seen, 20)
-  // The handler writes `seen` in the worker; the batch's log line follows when its result is back.
-  const batches = () => logs.filter((l) => l.msg === 'batch processed').map((l) => l.count as number)
-  await eventually(() => batches().reduce((a, b) => a + b, 0) >= 20, { what: 'the batches logged' })
   // Redis wakes the blocked reader at the first XADD; without the read that follows it, that entry
   // would be a batch of its own and the other 19 would wait a whole turn of the loop.
-  assert.deepEqual(batches(), [20])
+  assert.deepEqual(await batches(20), [20])
 })
 
 test('a publishMany landing while the consumer is blocked is one reply: no read without BLOCK follows it', async (t) => {
-  const { redis, key } = testRedis(t)
-  const stream = key('orders')
-  const seen = key('seen')
-  const { logs } = await startTestRuntime(t, {
-    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('ok.mjs'), blockMs: 5_000 }],
-  })
-  await eventually(async () => (await redis.exists(stream)) === 1, { what: 'the group' })
-  await new Promise((r) => setTimeout(r, 300))
+  const { redis, stream, seen, batches } = await blockedConsumer(t)
   // Every XREADGROUP on this stream, as Redis receives it.
   const monitor = await redis.monitor()
   t.after(() => monitor.disconnect())
@@ -254,10 +259,7 @@ test('a publishMany landing while the consumer is blocked is one reply: no read 
   )
   await publisher.close()
 
-  await waitForEntries(redis, seen, 20)
-  const batches = () => logs.filter((l) => l.msg === 'batch processed').map((l) => l.count as number)
-  await eventually(() => batches().reduce((a, b) => a + b, 0) >= 20, { what: 'the batches logged' })
-  assert.deepEqual(batches(), [20], 'one script call, one wake-up, one batch')
+  assert.deepEqual(await batches(20), [20], 'one script call, one wake-up, one batch')
   // The reads after the blocked one are the loop's next blocking reads, never a non-blocking top-up.
   const unblocked = reads.filter((args) => !args.map((a) => a.toUpperCase()).includes('BLOCK'))
   assert.deepEqual(unblocked, [], 'no read without BLOCK')
