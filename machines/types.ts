@@ -42,10 +42,11 @@ export type Outcome =
       status: 'ok'
       durationMs: number
       /**
-       * Acked without running: the group completed this id already, or another entry holding its
-       * claim is completing it (that entry's claim and outcome decide; this one is only acked).
+       * Acked without running: the group completed this id already (`done`), or another entry
+       * holding its claim is completing it (`in-progress`: that entry's outcome decides whether the
+       * message is done, so this one is only acked and confirms nothing).
        */
-      duplicate?: true
+      duplicate?: 'done' | 'in-progress'
     }
   | {
       entryId: string

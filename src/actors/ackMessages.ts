@@ -17,9 +17,10 @@ export const ackMessages = (res: Resources) =>
     } catch (err) {
       throw classify(err, `XACK ${input.stream} ${input.group}`)
     }
-    // After the XACK, never before: a row marked acked is never re-sent.
+    // After the XACK, never before: a row marked acked is never re-sent. Not for a duplicate whose
+    // twin is still running: the row is the twin's too, and the twin may yet fail.
     res.confirmer?.confirm(
-      input.outcomes.filter((o) => o.status === 'ok').map((o) => o.id),
+      input.outcomes.filter((o) => o.status === 'ok' && o.duplicate !== 'in-progress').map((o) => o.id),
       input.outcomes.filter((o) => o.status === 'dead').map((o) => o.id),
     )
   })

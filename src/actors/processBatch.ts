@@ -1,7 +1,7 @@
 import { fromPromise } from 'xstate'
 import type { Entry, HandlerFailure, Outcome, ProcessInput } from '../../machines/types.js'
 import { entryProblem } from '../payload.js'
-import { claimIds } from '../redis/dedupe.js'
+import { claimIds, type Claim } from '../redis/dedupe.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 
@@ -27,16 +27,22 @@ export const processBatch = (res: Resources) =>
       else present.push(e)
     }
     let run = present
-    let skipped: Entry[] = []
+    /** Acked without running, with why: the id is done, or another entry is completing it. */
+    let skipped: Outcome[] = []
     if (dedupeTtlMs > 0 && present.length > 0) {
-      let allowed: boolean[]
+      let claims: Claim[]
       try {
-        allowed = await claimIds(res.redis, input, present, handlerTimeoutMs + CLAIM_MARGIN_MS)
+        claims = await claimIds(res.redis, input, present, handlerTimeoutMs + CLAIM_MARGIN_MS)
       } catch (err) {
         throw classify(err, `dedupe ${input.stream} ${input.group}`)
       }
-      run = present.filter((_, i) => allowed[i])
-      skipped = present.filter((_, i) => !allowed[i])
+      run = present.filter((_, i) => claims[i] === 'run')
+      skipped = present.flatMap((e, i): Outcome[] => {
+        const claim = claims[i]!
+        return claim === 'run'
+          ? []
+          : [{ entryId: e.entryId, id: e.id, status: 'ok', durationMs: 0, duplicate: claim }]
+      })
     }
     const ran =
       run.length > 0
@@ -49,8 +55,7 @@ export const processBatch = (res: Resources) =>
     if (ran.length === input.entries.length) return ran
     const byEntry = rejected
     for (const o of ran) byEntry.set(o.entryId, o)
-    for (const e of skipped)
-      byEntry.set(e.entryId, { entryId: e.entryId, id: e.id, status: 'ok', durationMs: 0, duplicate: true })
+    for (const o of skipped) byEntry.set(o.entryId, o)
     return input.entries.map((e) => byEntry.get(e.entryId)!)
   })
 

@@ -20,14 +20,24 @@ for i, key in ipairs(KEYS) do
   local mine = ARGV[i + 1]
   if redis.call('SET', key, mine, 'NX', 'PX', ARGV[1]) then
     out[i] = 1
-  elseif redis.call('GET', key) == mine then
-    redis.call('PEXPIRE', key, ARGV[1])
-    out[i] = 1
   else
-    out[i] = 0
+    local held = redis.call('GET', key)
+    if held == mine then
+      redis.call('PEXPIRE', key, ARGV[1])
+      out[i] = 1
+    elseif held == '${DONE}' then
+      out[i] = 2
+    else
+      out[i] = 0
+    end
   end
 end
 return out`
+
+/** What the claim decided for one entry: run its handler, or skip it and why. */
+export type Claim = 'run' | 'done' | 'in-progress'
+
+const CLAIMS: Record<number, Claim> = { 1: 'run', 2: 'done', 0: 'in-progress' }
 
 export interface DedupeTarget {
   stream: string
@@ -45,13 +55,13 @@ export const settleKeys = (target: DedupeTarget, done: string[], released: strin
   ...claimKeys(target, released),
 ]
 
-/** Returns, per entry (same order), whether its handler should run. */
+/** Returns, per entry (same order), whether its handler should run or why not. */
 export async function claimIds(
   redis: RedisClient,
   target: DedupeTarget,
   entries: { id: string; entryId: string }[],
   claimTtlMs: number,
-): Promise<boolean[]> {
+): Promise<Claim[]> {
   if (entries.length === 0) return []
   const keys = claimKeys(
     target,
@@ -64,7 +74,7 @@ export async function claimIds(
     claimTtlMs,
     ...entries.map((e) => e.entryId),
   )) as number[]
-  return replies.map((r) => r === 1)
+  return replies.map((r) => CLAIMS[r]!)
 }
 
 /**

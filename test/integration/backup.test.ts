@@ -367,3 +367,56 @@ test("two daemons share the republisher's work (FOR UPDATE SKIP LOCKED): each or
     `both daemons took a share: ${byDaemon.join(' + ')}`,
   )
 })
+
+test('a duplicate acked while its twin still runs does not confirm the shared backup row; the twin does once it succeeds', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const publisher = createPublisher({ redis, store, publisherId: 'p1' })
+  t.after(() => publisher.close())
+  // The same id twice (a producer's retry): one row, two entries, read in one batch. The first
+  // entry claims o-1 and fails its first attempt; the second is acked as a duplicate meanwhile.
+  for (let i = 0; i < 2; i++)
+    await publisher.publish({ stream, id: 'o-1', payload: {}, fields: { seen, failures: '1' } })
+  await startTestRuntime(
+    t,
+    {
+      consumers: [
+        {
+          name: 'orders',
+          stream,
+          group: 'g',
+          handler: path.join(FIXTURES, 'flaky.mjs'),
+          retryBaseMs: 1_000,
+          retryJitter: 0,
+        },
+      ],
+    },
+    { databaseUrl: db.url },
+  )
+  // The failed attempt is recorded on the row: the batch has been settled and confirmed.
+  await eventually(async () => (await rows(db.url))[0]!.attempts >= 1, { what: 'the failed attempt' })
+  await new Promise((r) => setTimeout(r, 200))
+  assert.notEqual(
+    (await rows(db.url))[0]!.status,
+    'acked',
+    'not acked while the message waits for its retry: a Redis data loss now must re-send it',
+  )
+  await eventually(async () => (await rows(db.url))[0]!.status === 'acked', {
+    what: 'the row acked once the retry succeeded',
+  })
+  assert.deepEqual(
+    (await readAll(redis, seen)).map(([, f]) => f.attempt),
+    ['1', '2'],
+  )
+
+  // Published once more after it completed: the row is reset to pending, the entry is a duplicate of
+  // a done id, and that confirms the row again without running the handler.
+  await publisher.publish({ stream, id: 'o-1', payload: {}, fields: { seen, failures: '1' } })
+  await eventually(async () => (await rows(db.url))[0]!.status === 'acked', {
+    what: 'the re-published row acked again',
+  })
+  await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'all acked' })
+  assert.equal((await readAll(redis, seen)).length, 2, 'the handler did not run again')
+})
