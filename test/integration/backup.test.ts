@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { createPublisher } from '../../src/publish.js'
 import { entryFields } from '../../src/redis/entries.js'
 import { heartbeatKey } from '../../src/redis/keys.js'
@@ -19,13 +19,17 @@ const rows = (url: string) =>
     'SELECT message_id, status, publisher_id, attempts FROM redis_message_backup ORDER BY message_id',
   )
 
-test('publish writes one backup row and one entry; the row turns acked once the handler ran', async (t) => {
+/** A stream and a `seen` stream of this test's, a migrated test database, and publisher p1 on both. */
+async function publishing(t: TestContext) {
   const { redis, key } = testRedis(t)
   const { db, store } = await migratedStore(t)
-  const stream = key('orders')
-  const seen = key('seen')
   const publisher = createPublisher({ redis, store, publisherId: 'p1' })
   t.after(() => publisher.close())
+  return { redis, db, store, publisher, stream: key('orders'), seen: key('seen') }
+}
+
+test('publish writes one backup row and one entry; the row turns acked once the handler ran', async (t) => {
+  const { redis, db, stream, seen, publisher } = await publishing(t)
   const result = await publisher.publish({ stream, id: 'o-1', payload: { total: 1 }, fields: { seen } })
 
   assert.deepEqual(
@@ -369,12 +373,7 @@ test("two daemons share the republisher's work (FOR UPDATE SKIP LOCKED): each or
 })
 
 test('a duplicate acked while its twin still runs does not confirm the shared backup row; the twin does once it succeeds', async (t) => {
-  const { redis, key } = testRedis(t)
-  const { db, store } = await migratedStore(t)
-  const stream = key('orders')
-  const seen = key('seen')
-  const publisher = createPublisher({ redis, store, publisherId: 'p1' })
-  t.after(() => publisher.close())
+  const { redis, db, stream, seen, publisher } = await publishing(t)
   // The same id twice (a producer's retry): one row, two entries, read in one batch. The first
   // entry claims o-1 and fails its first attempt; the second is acked as a duplicate meanwhile.
   for (let i = 0; i < 2; i++)
