@@ -5,6 +5,7 @@ import type { Entry, Outcome } from '../../machines/types.js'
 import { HandlerError } from '../errors.js'
 import type { LogLevel } from '../log.js'
 import { CapacityGate } from './capacityGate.js'
+import { ChunkPlanner, split } from './chunks.js'
 import type { BatchTask, Envelope, HandlerMessage, ProbeResult } from './protocol.js'
 
 const here = fileURLToPath(import.meta.url)
@@ -41,19 +42,20 @@ export interface BatchRun {
 
 /**
  * One Piscina pool per handler module. A batch is split into at most `threads` chunks, one task each
- * (a task per message caps throughput far below the batched path). Capacity is reserved before a read,
+ * (a task per message caps throughput far below the batched path), and into fewer while its handler is
+ * cheap enough that a thread hop costs more than the work it spreads (src/pool/chunks.ts). Capacity is reserved before a read,
  * so the daemon never reads more than its pools can hold: no unbounded buffer, never a drop.
  */
 export class HandlerPool {
   readonly module: string
   readonly gate: CapacityGate
   private readonly piscina: Piscina
-  private readonly threads: number
+  private readonly planner: ChunkPlanner
   private readonly logLevel: LogLevel
 
   constructor(options: PoolOptions) {
     this.module = options.module
-    this.threads = options.threads
+    this.planner = new ChunkPlanner(options.threads)
     this.logLevel = options.logLevel
     this.gate = new CapacityGate(options.capacity)
     this.piscina = new Piscina({
@@ -96,7 +98,7 @@ export class HandlerPool {
    * that crashed it: its chunk runs again one message per task (runChunk), never the whole pool.
    */
   async run(batch: BatchRun): Promise<Outcome[]> {
-    const chunks = split(batch.entries, this.threads)
+    const chunks = split(batch.entries, this.planner.chunks(batch.entries.length))
     const results = await Promise.all(chunks.map((chunk) => this.runChunk(batch, chunk)))
     return results.flat()
   }
@@ -124,6 +126,9 @@ export class HandlerPool {
     const watchdog = startWatch?.signal ?? AbortSignal.timeout(limitMs)
     try {
       envelopes = (await this.piscina.run(task, { signal: watchdog })) as Envelope[]
+      // The task's run time is its slowest message's (they start together); a re-run alone says
+      // nothing about what the handler usually costs.
+      if (!alone) this.planner.record(envelopes.length, slowest(envelopes))
     } catch (err) {
       // The worker died (process.exit, out of memory, an uncaught async throw) or was terminated by
       // the watchdog: Piscina replaces it. One message may have killed the thread for all, so a chunk
@@ -218,6 +223,12 @@ function watchFromStart(ms: number): { started: Int32Array; signal: AbortSignal;
   }
 }
 
+function slowest(envelopes: Envelope[]): number {
+  let ms = 0
+  for (const e of envelopes) if (e.durationMs > ms) ms = e.durationMs
+  return ms
+}
+
 function toMessage(stream: string, e: Entry): HandlerMessage {
   return {
     id: e.id,
@@ -250,17 +261,4 @@ function toOutcome(e: Entry, env: Envelope | undefined): Outcome {
     error: env.error,
     attempt: e.attempt,
   }
-}
-
-/** Splits into at most `parts` contiguous chunks of near-equal size. */
-export function split<T>(items: T[], parts: number): T[][] {
-  const n = Math.min(parts, items.length)
-  const chunks: T[][] = []
-  let start = 0
-  for (let i = 0; i < n; i++) {
-    const size = Math.ceil((items.length - start) / (n - i))
-    chunks.push(items.slice(start, start + size))
-    start += size
-  }
-  return chunks
 }

@@ -5,7 +5,7 @@ import { deadLetterKey, tag } from '../../src/redis/keys.js'
 import { classify } from '../../src/redis/errors.js'
 import { uuidv7 } from '../../src/ids.js'
 import { encodeMessage } from '../../src/publish.js'
-import { split } from '../../src/pool/handlerPool.js'
+import { split } from '../../src/pool/chunks.js'
 import { CapacityGate } from '../../src/pool/capacityGate.js'
 import { consumerName } from '../../src/redis/consumerName.js'
 
