@@ -42,9 +42,10 @@ export interface BatchRun {
 
 /**
  * One Piscina pool per handler module. A batch is split into at most `threads` chunks, one task each
- * (a task per message caps throughput far below the batched path), and into fewer while its handler is
- * cheap enough that a thread hop costs more than the work it spreads (src/pool/chunks.ts). Capacity is reserved before a read,
- * so the daemon never reads more than its pools can hold: no unbounded buffer, never a drop.
+ * (a task per message caps throughput far below the batched path), and into fewer while its handler
+ * is cheap enough that a thread hop costs more than the work it spreads (src/pool/chunks.ts).
+ * Capacity is reserved before a read, so the daemon never reads more than its pools can hold: no
+ * unbounded buffer, never a drop.
  */
 export class HandlerPool {
   readonly module: string

@@ -8,7 +8,7 @@ import type { Entry } from '../../machines/types.js'
 import { CHUNK_WORTH_MS, ChunkPlanner } from '../../src/pool/chunks.js'
 import { testPool } from '../support/pool.js'
 
-const THREADS_HANDLER = fileURLToPath(new URL('../fixtures/handlers/threads.mjs', import.meta.url))
+const SPINS_HANDLER = fileURLToPath(new URL('../fixtures/handlers/spins.mjs', import.meta.url))
 
 test('a batch of a handler not yet measured spreads over every thread', () => {
   const planner = new ChunkPlanner(4)
@@ -45,7 +45,7 @@ test('the estimate follows a handler that turns costly within a few batches, and
 async function tasksPerBatch(t: TestContext, spinMs: number, batches: number, size: number) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ackstate-chunks-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const pool = testPool(t, THREADS_HANDLER, { threads: 2, capacity: size })
+  const pool = testPool(t, SPINS_HANDLER, { threads: 2, capacity: size })
   const tasks: number[] = []
   for (let b = 0; b < batches; b++) {
     const file = path.join(dir, `${b}.txt`)
@@ -71,10 +71,7 @@ async function tasksPerBatch(t: TestContext, spinMs: number, batches: number, si
       outcomes.map((o) => o.status),
       entries.map(() => 'ok'),
     )
-    const ran = readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' ')[0])
+    const ran = readFileSync(file, 'utf8').trim().split('\n')
     assert.deepEqual(ran.sort(), entries.map((e) => e.id).sort())
   }
   return tasks
