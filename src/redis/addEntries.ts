@@ -43,6 +43,7 @@ export async function addEntries<T>(
   items: readonly T[],
   streamOf: (item: T) => string,
   fieldsOf: (item: T) => readonly string[],
+  unitsPerCall = UNITS_PER_CALL,
 ): Promise<Reply[]> {
   interface Run {
     stream: string
@@ -61,7 +62,7 @@ export async function addEntries<T>(
     if (
       !run ||
       run.indexes.length >= ENTRIES_PER_CALL ||
-      (run.indexes.length > 0 && run.units + units > UNITS_PER_CALL)
+      (run.indexes.length > 0 && run.units + units > unitsPerCall)
     ) {
       run = { stream, indexes: [], fields: [], units: 0 }
       runs.push(run)

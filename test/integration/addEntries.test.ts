@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { addEntries, ENTRIES_PER_CALL, UNITS_PER_CALL } from '../../src/redis/addEntries.js'
+import { addEntries, ENTRIES_PER_CALL } from '../../src/redis/addEntries.js'
 import { eventually, readAll, testRedis } from '../support/redis.js'
 
 interface Item {
@@ -95,7 +95,7 @@ test('addEntries keeps every field byte for byte: empty, long, multi-byte, and t
   )
 })
 
-test('addEntries cuts a run of large entries into several calls, each far below the bulk limit', async (t) => {
+test('addEntries cuts a run into several calls once its fields pass the size limit', async (t) => {
   const { redis, key } = testRedis(t)
   const stream = key('large')
   let calls = 0
@@ -107,13 +107,16 @@ test('addEntries cuts a run of large entries into several calls, each far below 
     if (command === 'EVAL' && args[3] === stream) calls++
     if (command === 'EXISTS' && args[1] === stream) marked = true
   })
-  const half = 'y'.repeat(UNITS_PER_CALL / 2)
+  // The limit scaled down (the real one is 16M UTF-16 units); each entry's fields count 2 + 3 + 7 + 60.
+  const limit = 100
+  const half = 'y'.repeat(60)
   const items = [1, 2, 3].map((n) => ({ stream, n }))
   const replies = await addEntries(
     redis,
     items,
     (i) => i.stream,
     (i) => ['id', `l-${i.n}`, 'payload', half],
+    limit,
   )
 
   assert.ok(replies.every(([err]) => err === null))
