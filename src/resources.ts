@@ -29,6 +29,11 @@ export class Resources {
   readonly confirmer: BackupConfirmer | null
   /** Notices when the server behind a stream changed (a failover) and re-sends what it lacks. */
   readonly failovers: FailoverWatch
+  /**
+   * Group creation and the start-up recovery it may bring, in progress, by stream and group: the
+   * read loops of a consumer starting together wait for one another's (src/actors/startConsumer.ts).
+   */
+  readonly preparingGroups = new Map<string, Promise<void>>()
 
   constructor(
     readonly config: Config,

@@ -1,3 +1,4 @@
+import { addEntries } from '../redis/addEntries.js'
 import type { RedisClient } from '../redis/connect.js'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { recoveryLockKey } from '../redis/keys.js'
@@ -159,11 +160,9 @@ async function resend(redis: RedisClient, store: Sequelize, stream: string, ids:
     { bind: [ids], type: QueryTypes.SELECT },
   )
   if (rows.length === 0) return 0
-  const pipeline = redis.pipeline()
-  for (const row of rows) pipeline.xadd(stream, '*', ...resendFields(row))
-  const replies = await pipeline.exec()
-  const failed = replies?.find(([err]) => err)?.[0]
-  if (!replies || failed) throw failed ?? new Error('no reply from Redis to the re-sends')
+  const replies = await addEntries(redis, rows, () => stream, resendFields)
+  const failed = replies.find(([err]) => err)?.[0]
+  if (failed) throw failed
   await store.query(
     `UPDATE redis_message_backup SET status = 'sent', sent_at = now() WHERE message_id = ANY($1) AND status = 'pending'`,
     { bind: [rows.map((r) => r.message_id)], type: QueryTypes.UPDATE },

@@ -129,3 +129,38 @@ test('a publish that lands while recovery runs (row committed, entry sent) is no
   assert.deepEqual(result, { stream: s.stream, checked: 2, missing: 1, resent: 1, ran: true })
   assert.deepEqual((await readAll(s.redis, s.stream)).map(([, f]) => f.id).sort(), ['lost', 'racing'])
 })
+
+test('with readers: 2, neither read loop reads a recreated stream before its lost messages are re-sent', async (t) => {
+  const s = await setup(t)
+  await s.publisher.publishMany(
+    ['a', 'b', 'c'].map((id) => ({ stream: s.stream, id, payload: '{}', fields: { seen: s.seen } })),
+  )
+  // The stream and its group are lost before any consumer ran.
+  await s.redis.del(s.stream)
+  // What reaches Redis for this stream, in order: reads, and the re-sends (XADD, in a script or not).
+  const order: string[] = []
+  const monitor = await s.redis.monitor()
+  t.after(() => monitor.disconnect())
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    const command = args[0]?.toUpperCase()
+    if (command === 'XADD' && args[1] === s.stream) order.push('XADD')
+    if (command === 'XREADGROUP' && args.includes(s.stream)) order.push('XREADGROUP')
+  })
+  await startTestRuntime(
+    t,
+    {
+      consumers: [
+        { name: 'orders', stream: s.stream, group: 'g', handler: path.join(FIXTURES, 'ok.mjs'), readers: 2 },
+      ],
+    },
+    { databaseUrl: s.db.url },
+  )
+
+  await waitForEntries(s.redis, s.seen, 3, 15_000)
+  const firstRead = order.indexOf('XREADGROUP')
+  assert.deepEqual(
+    order.slice(0, firstRead),
+    ['XADD', 'XADD', 'XADD'],
+    'the three re-sends come before any read',
+  )
+})
