@@ -29,7 +29,7 @@ import * as prettier from 'prettier'
 import { ADD_BULK, BULLMQ_CONCURRENCY, BULLMQ_WARM } from './bench/bullmq.js'
 import { consumeScenario, SANDBOXED_JOBS } from './bench/consume.js'
 import { progress, type Context, type Scenario } from './bench/context.js'
-import { BATCH_SIZE, BLOCK_MS, ROOT, THREADS, build } from './bench/daemon.js'
+import { BATCH_SIZE, BLOCK_MS, READERS, ROOT, THREADS, build } from './bench/daemon.js'
 import { dropAll } from './bench/database.js'
 import { latenessScenario } from './bench/delays.js'
 import { drainScenario } from './bench/drain.js'
@@ -149,11 +149,12 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
   return [
     `${runs} run${runs === 1 ? '' : 's'} per figure; within a run the sides alternate (publish) or rotate (consume) so drift hits all.`,
     `publish: ${messages.toLocaleString('en-US')} small JSON messages, publishMany() in batches of ${PUBLISH_BATCH} ` +
-      `awaited one after the other (one INSERT + one XADD pipeline each); baseline: the same entries, ` +
+      `awaited one after the other (one COPY + one XADD script call each); baseline: the same entries, ` +
       `encoded beforehand, XADDed ${PUBLISH_BATCH} per pipeline.`,
     `consume: ${messages.toLocaleString('en-US')} entries pre-filled through the publisher (with the backup ` +
       `when the store is on); daemon consumer batchSize ${BATCH_SIZE}, concurrency ${THREADS}, blockMs ` +
-      `${BLOCK_MS}, no-op handler; raw ceiling: the same batch size and threads, serial loop in-process, ` +
+      `${BLOCK_MS}, readers ${READERS} (its documented throughput setting: the next batch is read while one ` +
+      'runs), no-op handler; raw ceiling: the same batch size and threads, serial loop in-process, ' +
       'with the store: the same pre-filled backup rows confirmed by one `UPDATE … WHERE message_id = ANY($1)` ' +
       '(pg, synchronous_commit off as the daemon sets it) per batch before its XACK. BullMQ ' +
       `(devDependency, same Redis, a queue prefix of its own per run, obliterated afterwards): ${messages.toLocaleString('en-US')} ` +

@@ -2,7 +2,7 @@ import type { Sequelize } from 'sequelize'
 import { benchBullmq } from './bullmq.js'
 import { messagesFor, progress, publishWith, streamKey, type Context } from './context.js'
 import { consumeRows, runsVariant, VARIANTS, type Key, type Sample } from './consumeRows.js'
-import { startDaemon } from './daemon.js'
+import { BATCH_SIZE, BLOCK_MS, READERS, THREADS, startDaemon } from './daemon.js'
 import { openMigrated, waitForCount, withDatabase, type BenchDatabase } from './database.js'
 import { benchRaw } from './raw.js'
 import { deleteStream, steadyRate, waitDrained } from './redis.js'
@@ -88,9 +88,10 @@ async function daemonRun(
     tmp: ctx.tmp,
     label: `consume-${key}-${stream.split(':').at(-2)}`,
     consumer: {
-      batchSize: 500,
-      concurrency: 2,
-      blockMs: 100,
+      batchSize: BATCH_SIZE,
+      concurrency: THREADS,
+      blockMs: BLOCK_MS,
+      readers: READERS,
       ...(dedupeTtlMs === undefined ? {} : { dedupeTtlMs }),
     },
     databaseUrl: withStore?.db.url,

@@ -18,6 +18,8 @@ export const SLOW_MS_ENV = 'ACKSTATE_BENCH_SLOW_MS'
 export const BATCH_SIZE = 500
 export const THREADS = 2
 export const BLOCK_MS = 100
+/** Read loops of the throughput runs: the next batch is read and claimed while one runs in the pool. */
+export const READERS = 2
 
 /**
  * The daemon runs from dist/: build first so the benchmark never measures stale output. tsc emits even
@@ -95,7 +97,12 @@ export function startDaemon(spec: DaemonSpec): Daemon {
         stream: spec.stream,
         group: GROUP,
         handler: spec.handler ?? NOOP_HANDLER,
-        ...(spec.consumer ?? { batchSize: BATCH_SIZE, concurrency: THREADS, blockMs: BLOCK_MS }),
+        ...(spec.consumer ?? {
+          batchSize: BATCH_SIZE,
+          concurrency: THREADS,
+          blockMs: BLOCK_MS,
+          readers: READERS,
+        }),
       },
     ],
   }
