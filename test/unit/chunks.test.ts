@@ -78,8 +78,14 @@ async function tasksPerBatch(t: TestContext, spinMs: number, batches: number, si
 }
 
 test('a pool runs a few cheap messages as one task once it has measured them', async (t) => {
-  // The first batch, of unknown cost, spreads over both threads; the rest are cheap enough for one.
-  assert.deepEqual(await tasksPerBatch(t, 0, 6, 10), [2, 1, 1, 1, 1, 1])
+  // The first batch, of unknown cost, spreads over both threads; after it, a batch is cheap enough
+  // for one task. Not every one: a fresh thread's warm-up, or a task held up by a loaded machine,
+  // reads as a costlier handler until the running average forgets it a few batches later. Without
+  // the planner every batch is two tasks.
+  const tasks = await tasksPerBatch(t, 0, 16, 10)
+  assert.equal(tasks[0], 2, `the unmeasured first batch spreads: ${tasks.join(',')}`)
+  const single = tasks.slice(1).filter((n) => n === 1).length
+  assert.ok(single >= 8, `most later batches run as one task: ${tasks.join(',')}`)
 })
 
 test('a pool keeps spreading a batch of costly messages over both threads', async (t) => {
