@@ -59,11 +59,8 @@ export async function addEntries<T>(
     let units = 0
     for (const f of fields) units += f.length
     let run = open.get(stream)
-    if (
-      !run ||
-      run.indexes.length >= ENTRIES_PER_CALL ||
-      (run.indexes.length > 0 && run.units + units > unitsPerCall)
-    ) {
+    // An open run holds an entry already, so an entry past the limit on its own still gets a call.
+    if (!run || run.indexes.length >= ENTRIES_PER_CALL || run.units + units > unitsPerCall) {
       run = { stream, indexes: [], fields: [], units: 0 }
       runs.push(run)
       open.set(stream, run)
