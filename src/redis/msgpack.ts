@@ -38,7 +38,28 @@ function arrayHeader(buf: Buffer, at: number, n: number): number {
 }
 
 function writeString(buf: Buffer, at: number, s: string): number {
-  const most = s.length * 3
+  const length = s.length
+  if (length < 64) {
+    // Short strings are copied by hand while they are ASCII (one byte per unit, length known):
+    // cheaper than a call into buf.write, which the ids, field names and small payloads all paid.
+    const start = at + (length < 32 ? 1 : 2)
+    let i = 0
+    for (; i < length; i++) {
+      const unit = s.charCodeAt(i)
+      if (unit > 0x7f) break
+      buf[start + i] = unit
+    }
+    if (i === length) {
+      if (length < 32) {
+        buf[at] = 0xa0 | length
+      } else {
+        buf[at] = 0xd9
+        buf[at + 1] = length
+      }
+      return start + length
+    }
+  }
+  const most = length * 3
   if (most < 32) {
     const n = buf.write(s, at + 1)
     buf[at] = 0xa0 | n

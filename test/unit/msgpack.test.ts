@@ -33,6 +33,9 @@ test('packLists writes lists of strings that read back the same, at every header
     ['a', 'x'.repeat(10), 'x'.repeat(11), 'x'.repeat(85), 'x'.repeat(86), 'x'.repeat(21_845)],
     ['x'.repeat(21_846), 'x'.repeat(70_000)],
     ['é', 'naïve café', '日本語', '😀 emoji', 'tab\tnew\nline\\', '\u0000nul'],
+    // around the hand-copied ASCII path: its lengths, and a non-ASCII unit at either end of it
+    ['x'.repeat(31), 'x'.repeat(32), 'x'.repeat(63), 'x'.repeat(64), '\u007f', '\u0080', 'x'.repeat(30) + 'é'],
+    ['é' + 'x'.repeat(30), 'x'.repeat(62) + '日', 'x'.repeat(40) + '😀'],
     Array.from({ length: 15 }, (_, i) => `f${i}`),
     Array.from({ length: 16 }, (_, i) => `f${i}`),
     Array.from({ length: 70_000 }, (_, i) => String(i)),
@@ -45,4 +48,11 @@ test('packLists writes a string as ioredis would: UTF-8, a lone surrogate as U+F
   const lone = 'a\ud800b'
   assert.deepEqual(unpack(packLists([[lone]])), [[Buffer.from(lone, 'utf8').toString('utf8')]])
   assert.deepEqual(unpack(packLists([[lone]])), [['a\ufffdb']])
+  assert.deepEqual(unpack(packLists([['\ud800' + 'x'.repeat(10)]])), [['\ufffd' + 'x'.repeat(10)]])
+})
+
+test('packLists gives a short ASCII string the smallest header (fixstr under 32 bytes, str8 under 64)', () => {
+  assert.equal(packLists([['x'.repeat(31)]]).length, 1 + 1 + 1 + 31)
+  assert.equal(packLists([['x'.repeat(32)]]).length, 1 + 1 + 2 + 32)
+  assert.equal(packLists([['x'.repeat(63)]]).length, 1 + 1 + 2 + 63)
 })
