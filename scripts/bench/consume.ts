@@ -32,14 +32,13 @@ export async function consumeScenario(ctx: Context): Promise<Row[]> {
     for (let k = 0; k < variants.length; k++) {
       const variant = variants[(k + run - 1) % variants.length]!
       const stream = streamKey(ctx, 'consume', run, variant.key)
-      let ids: string[] = []
       try {
         let sample: Sample
         if (variant.kind === 'bullmq') {
           const jobs = variant.processor === 'sandboxed' ? SANDBOXED_JOBS(n) : n
           sample = await benchBullmq(ctx.redis, stream, jobs, variant.processor)
         } else if (!variant.store) {
-          ids = await fill(null, stream, n)
+          await fill(null, stream, n)
           sample =
             variant.kind === 'raw'
               ? await benchRaw(stream, n)
@@ -48,7 +47,7 @@ export async function consumeScenario(ctx: Context): Promise<Row[]> {
           sample = await withDatabase(async (db) => {
             const store = await openMigrated(db)
             try {
-              ids = await fill(store, stream, n)
+              await fill(store, stream, n)
               if (variant.kind === 'raw') return await benchRaw(stream, n, db.url)
               return await daemonRun(ctx, stream, n, variant.key, variant.dedupeTtlMs, { db, store })
             } finally {
@@ -63,7 +62,7 @@ export async function consumeScenario(ctx: Context): Promise<Row[]> {
             `, ${fmt(sample.wall)} wall`,
         )
       } finally {
-        await deleteStream(ctx.redis, stream, ids)
+        await deleteStream(ctx.redis, stream)
       }
     }
   }

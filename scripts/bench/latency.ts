@@ -83,14 +83,9 @@ export async function latencyScenario(ctx: Context): Promise<Row[]> {
 /**
  * Publishes the paced load to `stream` (the messages carry their publish time) with a publisher of its
  * own, then waits until the handler recorded every message in `seenFile`; resolves with the latencies
- * of the messages published after the warm-up. Every id published is pushed onto `ids`.
+ * of the messages published after the warm-up.
  */
-async function publishAndSee(
-  stream: string,
-  seenFile: string,
-  ids: string[],
-  check: () => Promise<string | null>,
-) {
+async function publishAndSee(stream: string, seenFile: string, check: () => Promise<string | null>) {
   const publisher = publisherFor(null)
   let sending
   try {
@@ -99,7 +94,7 @@ async function publishAndSee(
         stream,
         payload: { n: tick * PER_TICK + k, t },
       }))
-      for (const r of await publisher.publishMany(messages)) ids.push(r.id)
+      await publisher.publishMany(messages)
     })
   } finally {
     await publisher.close()
@@ -112,7 +107,6 @@ async function publishAndSee(
 async function ackstateSide(ctx: Context, run: number) {
   const stream = streamKey(ctx, 'latency', run, 'ackstate')
   const seenFile = path.join(ctx.tmp, `latency-${run}.txt`)
-  const ids: string[] = []
   try {
     const daemon = startDaemon({
       stream,
@@ -125,12 +119,12 @@ async function ackstateSide(ctx: Context, run: number) {
     })
     try {
       await waitForGroup(ctx.redis, stream, { started: daemon.started, alive: daemon.check })
-      return await publishAndSee(stream, seenFile, ids, daemon.check)
+      return await publishAndSee(stream, seenFile, daemon.check)
     } finally {
       await daemon.stop()
     }
   } finally {
-    await deleteStream(ctx.redis, stream, ids)
+    await deleteStream(ctx.redis, stream)
   }
 }
 
@@ -141,7 +135,6 @@ async function ackstateSide(ctx: Context, run: number) {
 async function rawSide(ctx: Context, run: number) {
   const stream = streamKey(ctx, 'latency', run, 'raw')
   const seenFile = path.join(ctx.tmp, `latency-raw-${run}.txt`)
-  const ids: string[] = []
   // The daemon's consumer defaults, which the raw loop copies.
   const { batchSize, blockMs } = CONSUMER_NUMBERS
   const args = [REDIS_URL, stream, GROUP, batchSize.default, blockMs.default, THREADS].map(String)
@@ -158,10 +151,10 @@ async function rawSide(ctx: Context, run: number) {
       once(child, 'message'),
       once(child, 'exit').then(() => Promise.reject(new Error(exited ?? 'the raw latency loop exited'))),
     ])
-    return await publishAndSee(stream, seenFile, ids, () => Promise.resolve(exited))
+    return await publishAndSee(stream, seenFile, () => Promise.resolve(exited))
   } finally {
     child.kill()
-    await deleteStream(ctx.redis, stream, ids)
+    await deleteStream(ctx.redis, stream)
   }
 }
 

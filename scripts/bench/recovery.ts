@@ -111,13 +111,12 @@ export async function recoveryScenario(ctx: Context): Promise<Row[]> {
 async function killPart(ctx: Context, run: number) {
   const stream = streamKey(ctx, 'recovery', run, 'kill')
   const file = path.join(ctx.tmp, `recovery-kill-${run}.txt`)
-  let ids: string[] = []
   const a = slowDaemon(ctx, stream, `recovery-a-${run}`, file)
   const b = slowDaemon(ctx, stream, `recovery-b-${run}`, file)
   try {
     await waitForGroup(ctx.redis, stream, { started: a.started, alive: a.check })
     await waitForGroup(ctx.redis, stream, { started: b.started, alive: b.check })
-    ids = await publishWith(null, messagesFor(stream, IN_FLIGHT))
+    await publishWith(null, messagesFor(stream, IN_FLIGHT))
     // Once every entry was delivered and handlers run, kill the daemon holding the most of them.
     await waitForMarks(file, 'a handler to start', (marks) => marks.find((m) => m.what === 'start'))
     await waitFor('every entry delivered', async () => {
@@ -151,18 +150,17 @@ async function killPart(ctx: Context, run: number) {
     return { orphans: orphanIds.size, redeliveredMs: started - killedAt, handledMs: done - killedAt }
   } finally {
     await Promise.all([a.stop(), b.stop()])
-    await deleteStream(ctx.redis, stream, ids)
+    await deleteStream(ctx.redis, stream)
   }
 }
 
 async function termPart(ctx: Context, run: number) {
   const stream = streamKey(ctx, 'recovery', run, 'term')
   const file = path.join(ctx.tmp, `recovery-term-${run}.txt`)
-  let ids: string[] = []
   const daemon = slowDaemon(ctx, stream, `recovery-term-${run}`, file)
   try {
     await waitForGroup(ctx.redis, stream, { started: daemon.started, alive: daemon.check })
-    ids = await publishWith(null, messagesFor(stream, IN_FLIGHT))
+    await publishWith(null, messagesFor(stream, IN_FLIGHT))
     await waitForMarks(file, 'a handler to start', (marks) => marks.find((m) => m.what === 'start'))
     const signalled = performance.now()
     daemon.kill('SIGTERM')
@@ -172,6 +170,6 @@ async function termPart(ctx: Context, run: number) {
     return { exitMs: at - signalled, leftPending: Number(count) }
   } finally {
     await daemon.stop()
-    await deleteStream(ctx.redis, stream, ids)
+    await deleteStream(ctx.redis, stream)
   }
 }

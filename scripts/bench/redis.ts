@@ -122,19 +122,15 @@ export function steadyRate(n: number, drain: Drain, start: number, end = drain.d
 }
 
 /**
- * Deletes a stream and the keys the daemon derives from it: dead letters and, for the message ids
- * given, the group's dedupe marks (`{stream}:dedupe:<group>:<id>`, kept for dedupeTtlMs otherwise).
+ * Deletes a stream and the keys the daemon derives from it: dead letters and the groups' dedupe
+ * buckets (`{stream}:dedupe:…`, kept up to 1.5 × dedupeTtlMs otherwise).
  */
-export async function deleteStream(redis: Redis, stream: string, ids: Iterable<string> = []): Promise<void> {
+export async function deleteStream(redis: Redis, stream: string): Promise<void> {
   await redis.del(stream, `{${stream}}:dlq`)
-  let pipeline = redis.pipeline()
-  let queued = 0
-  for (const id of ids) {
-    pipeline.unlink(`{${stream}}:dedupe:${GROUP}:${id}`)
-    if (++queued % 1_000 === 0) {
-      await pipeline.exec()
-      pipeline = redis.pipeline()
-    }
-  }
-  if (queued % 1_000 !== 0) await pipeline.exec()
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${stream}}:dedupe:*`, 'COUNT', 1_000)
+    if (keys.length > 0) await redis.unlink(...keys)
+    cursor = next
+  } while (cursor !== '0')
 }

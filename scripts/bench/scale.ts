@@ -26,7 +26,7 @@ export async function scaleScenario(ctx: Context): Promise<Row[]> {
       const count = COUNTS[(k + run - 1) % COUNTS.length]!
       const stream = streamKey(ctx, 'scale', run, `x${count}`)
       const messages = messagesFor(stream, n)
-      const { ids, entries } = encodeAll(messages)
+      const { entries } = encodeAll(messages)
       const daemons: Daemon[] = []
       try {
         for (let d = 0; d < count; d++)
@@ -48,7 +48,7 @@ export async function scaleScenario(ctx: Context): Promise<Row[]> {
         rates.get(count)!.push(steadyRate(n, drain, fillAt))
       } finally {
         await Promise.all(daemons.map((d) => d.stop()))
-        await deleteStream(ctx.redis, stream, ids)
+        await deleteStream(ctx.redis, stream)
       }
       progress(
         `scale run ${run}/${ctx.options.runs}, ${count} daemon(s): ${fmt(rates.get(count)!.at(-1)!)} msgs/s`,

@@ -1,6 +1,6 @@
 import { fromPromise } from 'xstate'
 import type { SettleInput } from '../../machines/types.js'
-import { settleBatch } from '../redis/dedupe.js'
+import { dedupeRules, settleBatch } from '../redis/dedupe.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
 
@@ -13,7 +13,7 @@ export const ackMessages = (res: Resources) =>
   fromPromise<void, SettleInput>(async ({ input }) => {
     if (input.outcomes.length === 0) return
     try {
-      await settleBatch(res.redis, input, input.outcomes, res.consumer(input.name).dedupeTtlMs)
+      await settleBatch(res.redis, input, input.outcomes, dedupeRules(res.consumer(input.name)))
     } catch (err) {
       throw classify(err, `XACK ${input.stream} ${input.group}`)
     }

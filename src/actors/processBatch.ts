@@ -1,12 +1,9 @@
 import { fromPromise } from 'xstate'
 import type { Entry, HandlerFailure, Outcome, ProcessInput } from '../../machines/types.js'
 import { entryProblem } from '../payload.js'
-import { claimIds, type Claim } from '../redis/dedupe.js'
+import { claimIds, dedupeRules, type Claim } from '../redis/dedupe.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
-
-/** The claim on a message id outlives the handler timeout by this much before it lapses. */
-const CLAIM_MARGIN_MS = 60_000
 
 /**
  * Runs the batch in the consumer's handler pool; handler errors come back as outcomes, not
@@ -32,7 +29,7 @@ export const processBatch = (res: Resources) =>
     if (dedupeTtlMs > 0 && present.length > 0) {
       let claims: Claim[]
       try {
-        claims = await claimIds(res.redis, input, present, handlerTimeoutMs + CLAIM_MARGIN_MS)
+        claims = await claimIds(res.redis, input, present, dedupeRules(rules))
       } catch (err) {
         throw classify(err, `dedupe ${input.stream} ${input.group}`)
       }

@@ -1,125 +1,232 @@
 import type { RedisClient } from './connect.js'
 import type { Outcome } from '../../machines/types.js'
 import { tag } from './keys.js'
-
-/** `{orders}:dedupe:<group>:<id>`: shares the stream's slot, so one script can touch a whole batch. */
-export const dedupeKey = (stream: string, group: string, id: string) => `${tag(stream)}:dedupe:${group}:${id}`
-
-/** Value of a key whose message the group completed. Any other value is the entry id holding the claim. */
-const DONE = 'done'
+import { packLists } from './msgpack.js'
 
 /**
- * Claims each message id for one entry before its handler runs, in one round trip for the batch:
- * SET NX with a TTL (the claim outlives the handler timeout, then lapses if the claimer died). An id
- * already `done` — or claimed by another entry carrying the same id, which will complete it — is
- * skipped; the same entry re-delivered after a failure takes its own claim back.
+ * Deduplication marks of one group, in time buckets: hashes `{orders}:dedupe:<group>:<width>:<n>`
+ * whose fields are message ids, valued `d` (the group completed the id) or `<lapse ms>:<entry id>`
+ * (that entry claimed it and runs its handler). A bucket spans `width` ms and expires whole; every
+ * lookup reads the few live buckets with one HMGET each for the whole batch. One key per message
+ * cost a Redis call each on both sides of the handler: a batch's claim and settle took ~4.5 ms of
+ * Redis's CPU and ~3.5 ms of the daemon's per 500 messages, most of a deduplicated consumer's cost.
+ * The tag keeps every bucket in the stream's slot, so the scripts declare all their keys on a Cluster.
  */
-const CLAIM = `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local mine = ARGV[i + 1]
-  if redis.call('SET', key, mine, 'NX', 'PX', ARGV[1]) then
-    out[i] = 1
-  else
-    local held = redis.call('GET', key)
-    if held == mine then
-      redis.call('PEXPIRE', key, ARGV[1])
-      out[i] = 1
-    elseif held == '${DONE}' then
-      out[i] = 2
-    else
-      out[i] = 0
-    end
-  end
-end
-return out`
 
-/** What the claim decided for one entry: run its handler, or skip it and why. */
-export type Claim = 'run' | 'done' | 'in-progress'
+/** The claim on a message id outlives the handler timeout by this much before it lapses. */
+export const CLAIM_MARGIN_MS = 60_000
 
-const CLAIMS: Record<number, Claim> = { 1: 'run', 2: 'done', 0: 'in-progress' }
+/** How far the clocks of daemons may disagree: a bucket is looked up, and kept, this much longer. */
+const CLOCK_SKEW_MS = 60_000
+
+/** A completed id. Any other value is a claim, `<lapse ms>:<entry id>`. */
+const DONE = 'd'
+
+/** Elements per Lua unpack(): far below its stack limit whatever a batch holds. */
+const CHUNK = 1000
 
 export interface DedupeTarget {
   stream: string
   group: string
 }
 
-/** KEYS of the claim script: one dedupe key per message id, all in the stream's slot. */
-export const claimKeys = (target: DedupeTarget, ids: string[]) =>
-  ids.map((id) => dedupeKey(target.stream, target.group, id))
+/** What a consumer's deduplication keeps: completed ids for `ttlMs`, claims for `claimMs`. */
+export interface DedupeRules {
+  ttlMs: number
+  claimMs: number
+}
 
-/** KEYS of the settle script: the stream, then the done ids' keys, then the released ids' keys. */
-export const settleKeys = (target: DedupeTarget, done: string[], released: string[]) => [
-  target.stream,
-  ...claimKeys(target, done),
-  ...claimKeys(target, released),
-]
+/** The rules of a consumer: its dedupeTtlMs, and its handler timeout plus the claim margin. */
+export const dedupeRules = (consumer: { dedupeTtlMs: number; handlerTimeoutMs: number }): DedupeRules => ({
+  ttlMs: consumer.dedupeTtlMs,
+  claimMs: consumer.handlerTimeoutMs + CLAIM_MARGIN_MS,
+})
+
+/**
+ * Bucket width: half the longest a mark must be found (whole seconds). A mark made at t sits in the
+ * bucket of t, which lookups read until two more buckets have begun (≥ t + 2·width) and which
+ * expires after that: a done id is remembered for 1 to 1.5 times dedupeTtlMs. A changed width (a new
+ * dedupeTtlMs) names new buckets; the marks made before are not consulted.
+ */
+export function bucketWidthMs(rules: DedupeRules): number {
+  const span = Math.max(rules.ttlMs, rules.claimMs)
+  return Math.max(1, Math.ceil(span / 2 / 1000)) * 1000
+}
+
+export interface Buckets {
+  /** Newest first: the next bucket (a daemon whose clock runs ahead writes there), this one, two before. */
+  keys: string[]
+  /** When this bucket (keys[1], where marks are written) expires, epoch ms. */
+  expireAt: number
+}
+
+/** The buckets a claim or settle at `now` reads and writes. */
+export function buckets(target: DedupeTarget, rules: DedupeRules, now: number): Buckets {
+  const width = bucketWidthMs(rules)
+  const n = Math.floor(now / width)
+  const key = (i: number) => `${tag(target.stream)}:dedupe:${target.group}:${width}:${i}`
+  return { keys: [key(n + 1), key(n), key(n - 1), key(n - 2)], expireAt: (n + 3) * width + CLOCK_SKEW_MS }
+}
+
+/**
+ * Claims each message id for one entry before its handler runs, for the whole batch in one call:
+ * `done` in any bucket → skip; claimed by this same entry (re-delivered after a failure) or by a
+ * claim that lapsed (its claimer died) → claim again and run; claimed by another entry, which will
+ * complete it → skip; unknown → claim and run. An id twice in one batch runs once. New claims go
+ * to the current bucket (KEYS[2]) in one HSET. Answers one digit per entry: 1 run, 2 done, 0 in progress.
+ * ARGV: now, claim lapse (ms), KEYS[2]'s expiry, then [ids, entry ids] packed (src/redis/msgpack.ts).
+ */
+const CLAIM = `
+local now, lapse = tonumber(ARGV[1]), tonumber(ARGV[2])
+local lists = cmsgpack.unpack(ARGV[4])
+local ids, mine = lists[1], lists[2]
+local n = #ids
+local found = {}
+for b = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[b]) == 1 then
+    for from = 1, n, ${CHUNK} do
+      local to = math.min(from + ${CHUNK} - 1, n)
+      local values = redis.call('HMGET', KEYS[b], unpack(ids, from, to))
+      for i = from, to do
+        local v = values[i - from + 1]
+        if v and (found[i] == nil or v == '${DONE}') then found[i] = v end
+      end
+    end
+  end
+end
+local out, write, taken = {}, {}, {}
+for i = 1, n do
+  local id, v = ids[i], found[i]
+  local run
+  if taken[id] then
+    run = false
+  elseif v == '${DONE}' then
+    out[i] = 2
+  elseif v == nil then
+    run = true
+  else
+    local sep = string.find(v, ':', 1, true)
+    run = string.sub(v, sep + 1) == mine[i] or tonumber(string.sub(v, 1, sep - 1)) <= now
+  end
+  if run == true then
+    out[i] = 1
+    taken[id] = true
+    write[#write + 1] = id
+    write[#write + 1] = (now + lapse) .. ':' .. mine[i]
+  elseif run == false then
+    out[i] = 0
+  end
+end
+for from = 1, #write, ${CHUNK} do
+  redis.call('HSET', KEYS[2], unpack(write, from, math.min(from + ${CHUNK} - 1, #write)))
+end
+if #write > 0 then redis.call('PEXPIREAT', KEYS[2], ARGV[3]) end
+return table.concat(out)`
+
+/** What the claim decided for one entry: run its handler, or skip it and why. */
+export type Claim = 'run' | 'done' | 'in-progress'
+
+/** The script answers with one digit per entry: a string is far cheaper to parse than an array. */
+const CLAIMS: Record<string, Claim> = { 1: 'run', 2: 'done', 0: 'in-progress' }
 
 /** Returns, per entry (same order), whether its handler should run or why not. */
 export async function claimIds(
   redis: RedisClient,
   target: DedupeTarget,
   entries: { id: string; entryId: string }[],
-  claimTtlMs: number,
+  rules: DedupeRules,
+  now = Date.now(),
 ): Promise<Claim[]> {
   if (entries.length === 0) return []
-  const keys = claimKeys(
-    target,
-    entries.map((e) => e.id),
-  )
-  const replies = (await redis.eval(
+  const { keys, expireAt } = buckets(target, rules, now)
+  const packed = packLists([entries.map((e) => e.id), entries.map((e) => e.entryId)])
+  const digits = (await redis.eval(
     CLAIM,
     keys.length,
     ...keys,
-    claimTtlMs,
-    ...entries.map((e) => e.entryId),
-  )) as number[]
-  return replies.map((r) => CLAIMS[r]!)
+    now,
+    rules.claimMs,
+    expireAt,
+    packed,
+  )) as string
+  const claims = new Array<Claim>(entries.length)
+  for (let i = 0; i < claims.length; i++) claims[i] = CLAIMS[digits[i]!]!
+  return claims
 }
 
 /**
- * Settles a batch in one call: marks completed ids done (for the TTL), releases the claims of
- * dead-lettered ids (so a replay runs again), then XACKs every settled entry, duplicates included. The marks come first,
- * so an acked message is always remembered as done. All keys share the stream's slot.
+ * Settles a batch in one call: marks completed ids done in the current bucket (KEYS[3]), removes
+ * the claims of dead-lettered ids from every bucket (so a replay runs again), then XACKs every
+ * settled entry, duplicates included. The marks come first, so an acked message is always
+ * remembered as done. KEYS: the stream, then the buckets; ARGV: the group, KEYS[3]'s expiry, then
+ * [done ids, released ids, entry ids] packed.
  */
 const SETTLE = `
-local group, ttl, ndone, nrelease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-for i = 2, ndone + 1 do redis.call('SET', KEYS[i], '${DONE}', 'PX', ttl) end
-for i = ndone + 2, ndone + nrelease + 1 do redis.call('DEL', KEYS[i]) end
-local acked = 0
-local ids = {}
-for i = 5, #ARGV do
-  ids[#ids + 1] = ARGV[i]
-  if #ids == 1000 or i == #ARGV then
-    acked = acked + redis.call('XACK', KEYS[1], group, unpack(ids))
-    ids = {}
+local lists = cmsgpack.unpack(ARGV[3])
+local done, released, acks = lists[1], lists[2], lists[3]
+for from = 1, #done, ${CHUNK / 2} do
+  local marks = {}
+  for i = from, math.min(from + ${CHUNK / 2} - 1, #done) do
+    marks[#marks + 1] = done[i]
+    marks[#marks + 1] = '${DONE}'
   end
+  redis.call('HSET', KEYS[3], unpack(marks))
+end
+if #done > 0 then redis.call('PEXPIREAT', KEYS[3], ARGV[2]) end
+for b = 2, #KEYS do
+  for from = 1, #released, ${CHUNK} do
+    redis.call('HDEL', KEYS[b], unpack(released, from, math.min(from + ${CHUNK} - 1, #released)))
+  end
+end
+local acked = 0
+for from = 1, #acks, ${CHUNK} do
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(acks, from, math.min(from + ${CHUNK} - 1, #acks)))
 end
 return acked`
 
-/** XACKs the settled entries; with `ttlMs` > 0 also does the dedupe bookkeeping, in the same call. */
+/** XACKs the settled entries; with deduplication on (ttlMs > 0) also its bookkeeping, in the same call. */
 export async function settleBatch(
   redis: RedisClient,
   target: DedupeTarget,
   outcomes: Outcome[],
-  ttlMs: number,
+  rules: DedupeRules,
+  now = Date.now(),
 ): Promise<number> {
   const entryIds = outcomes.map((o) => o.entryId)
-  if (ttlMs <= 0) return redis.xack(target.stream, target.group, ...entryIds)
-  // A duplicate is only acked: the key it was refused by is done already, or the claim of the entry
+  if (rules.ttlMs <= 0) return redis.xack(target.stream, target.group, ...entryIds)
+  // A duplicate is only acked: the mark it was refused by is done already, or the claim of the entry
   // completing the id, which must stay until that entry settles (marked done, it would skip that
   // entry's own retry and ack a message that never succeeded).
   const done = outcomes.filter((o) => o.status === 'ok' && !o.duplicate).map((o) => o.id)
   const released = outcomes.filter((o) => o.status === 'dead').map((o) => o.id)
-  const keys = settleKeys(target, done, released)
+  const { keys, expireAt } = buckets(target, rules, now)
   return (await redis.eval(
     SETTLE,
-    keys.length,
+    keys.length + 1,
+    target.stream,
     ...keys,
     target.group,
-    ttlMs,
-    done.length,
-    released.length,
-    ...entryIds,
+    expireAt,
+    packLists([done, released, entryIds]),
   )) as number
+}
+
+/** What the group's marks say of an id at `now`: done, claimed (by an entry, until when) or nothing. */
+export async function readMark(
+  redis: RedisClient,
+  target: DedupeTarget,
+  id: string,
+  rules: DedupeRules,
+  now = Date.now(),
+): Promise<'done' | { entryId: string; lapsesAt: number } | null> {
+  let claim: { entryId: string; lapsesAt: number } | null = null
+  for (const key of buckets(target, rules, now).keys) {
+    const value = await redis.hget(key, id)
+    if (value === DONE) return 'done'
+    if (value !== null && claim === null) {
+      const sep = value.indexOf(':')
+      claim = { entryId: value.slice(sep + 1), lapsesAt: Number(value.slice(0, sep)) }
+    }
+  }
+  return claim
 }

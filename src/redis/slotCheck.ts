@@ -1,11 +1,8 @@
 import type { ConsumerConfig } from '../consumerConfig.js'
 import { ConfigError } from '../errors.js'
-import { claimKeys, dedupeKey, settleKeys } from './dedupe.js'
+import { buckets } from './dedupe.js'
 import { deadLetterKey, recoveryLockKey } from './keys.js'
 import { keySlot } from './slots.js'
-
-/** A sample message id for the key sets (any id hashes like any other: the stream's tag decides). */
-const SAMPLE_ID = 'sample-id'
 
 /**
  * Every key one stream's commands touch together, by what uses them: single-key commands only need
@@ -16,9 +13,11 @@ export function keySets(stream: string, group: string): Record<string, string[]>
   const target = { stream, group }
   return {
     'dead-letter stream': [stream, deadLetterKey(stream)],
-    'dedupe key': [stream, dedupeKey(stream, group, SAMPLE_ID)],
-    'claim script': [stream, ...claimKeys(target, [SAMPLE_ID, `${SAMPLE_ID}-2`])],
-    'settle script': settleKeys(target, [SAMPLE_ID], [`${SAMPLE_ID}-2`]),
+    // Any rules and time: the bucket's width and number change the name, never its tag.
+    'claim and settle scripts': [
+      stream,
+      ...buckets(target, { ttlMs: 3_600_000, claimMs: 90_000 }, Date.now()).keys,
+    ],
     'recovery lock': [stream, recoveryLockKey(stream)],
   }
 }

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
+import { dedupeRules, readMark } from '../../src/redis/dedupe.js'
 import { FIXTURES } from '../support/daemon.js'
 import { eventually, groupInfo, readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
 
 const ok = path.join(FIXTURES, 'ok.mjs')
+/** The marks' rules of a consumer on the defaults (dedupeTtlMs, handlerTimeoutMs). */
+const rules = dedupeRules({ dedupeTtlMs: 3_600_000, handlerTimeoutMs: 30_000 })
 
 test('the same id XADDed twice runs the handler once; both entries are acked', async (t) => {
   const { redis, key } = testRedis(t)
@@ -28,7 +31,7 @@ test('the same id XADDed twice runs the handler once; both entries are acked', a
     { what: 'all three entries acked' },
   )
   assert.equal((await readAll(redis, seen)).length, 1, 'the handler ran once')
-  assert.equal(await redis.get(`{${stream}}:dedupe:g:o-1`), 'done')
+  assert.equal(await readMark(redis, { stream, group: 'g' }, 'o-1', rules), 'done')
   assert.ok(logs.some((l) => l.msg === 'duplicate messages acked without running'))
 })
 
@@ -58,7 +61,7 @@ test('dedupeTtlMs 0 turns deduplication off', async (t) => {
   await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
   await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
   await waitForEntries(redis, seen, 2)
-  assert.equal(await redis.exists(`{${stream}}:dedupe:g:o-1`), 0)
+  assert.deepEqual(await redis.keys(`{${stream}}:dedupe:*`), [])
 })
 
 test('a duplicate acked while its twin is still failing does not mark the id done: the twin retries and succeeds', async (t) => {
@@ -90,5 +93,5 @@ test('a duplicate acked while its twin is still failing does not mark the id don
   )
   const attempts = (await readAll(redis, seen)).map(([, f]) => f.attempt)
   assert.deepEqual(attempts, ['1', '2'], 'the failed entry ran again and succeeded; its twin never ran')
-  assert.equal(await redis.get(`{${stream}}:dedupe:g:o-1`), 'done')
+  assert.equal(await readMark(redis, { stream, group: 'g' }, 'o-1', rules), 'done')
 })

@@ -16,7 +16,15 @@ test('directCopy sends a COPY in one write: every value round-trips, and a faile
     store.query<{ k: string; v: string }>('SELECT k, v FROM t ORDER BY k', { type: QueryTypes.SELECT })
 
   // The specials COPY escapes, multi-byte text, and 2.5 MB: three CopyData messages of at most 1 MB.
-  const values = ['tab\there', 'new\nline', 'back\\slash', 'cr\rhere', 'é 日本 😀', '\\N', 'x'.repeat(2_500_000)]
+  const values = [
+    'tab\there',
+    'new\nline',
+    'back\\slash',
+    'cr\rhere',
+    'é 日本 😀',
+    '\\N',
+    'x'.repeat(2_500_000),
+  ]
   const text = values.map((v, i) => copyLine([`k${i}`, v])).join('')
   assert.equal(await directCopy(store, COPY, text), values.length)
   assert.deepEqual(
@@ -41,5 +49,8 @@ test('directCopy sends a COPY in one write: every value round-trips, and a faile
   const rows = await select()
   assert.equal(rows.length, values.length + 1)
   assert.ok(!rows.some((r) => r.k === 'fresh'), 'the failed COPY added nothing')
-  assert.deepEqual(rows.find((r) => r.k === 'after'), { k: 'after', v: 'ok' })
+  assert.deepEqual(
+    rows.find((r) => r.k === 'after'),
+    { k: 'after', v: 'ok' },
+  )
 })

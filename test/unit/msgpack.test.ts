@@ -34,7 +34,15 @@ test('packLists writes lists of strings that read back the same, at every header
     ['x'.repeat(21_846), 'x'.repeat(70_000)],
     ['é', 'naïve café', '日本語', '😀 emoji', 'tab\tnew\nline\\', '\u0000nul'],
     // around the hand-copied ASCII path: its lengths, and a non-ASCII unit at either end of it
-    ['x'.repeat(31), 'x'.repeat(32), 'x'.repeat(63), 'x'.repeat(64), '\u007f', '\u0080', 'x'.repeat(30) + 'é'],
+    [
+      'x'.repeat(31),
+      'x'.repeat(32),
+      'x'.repeat(63),
+      'x'.repeat(64),
+      '\u007f',
+      '\u0080',
+      'x'.repeat(30) + 'é',
+    ],
     ['é' + 'x'.repeat(30), 'x'.repeat(62) + '日', 'x'.repeat(40) + '😀'],
     Array.from({ length: 15 }, (_, i) => `f${i}`),
     Array.from({ length: 16 }, (_, i) => `f${i}`),

@@ -27,9 +27,7 @@ test("every key set of a stream's commands and scripts shares the stream's slot"
   }
   assert.deepEqual(Object.keys(keySets('orders', 'g')), [
     'dead-letter stream',
-    'dedupe key',
-    'claim script',
-    'settle script',
+    'claim and settle scripts',
     'recovery lock',
   ])
 })
