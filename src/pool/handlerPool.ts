@@ -6,7 +6,7 @@ import { HandlerError } from '../errors.js'
 import type { LogLevel } from '../log.js'
 import { CapacityGate } from './capacityGate.js'
 import { ChunkPlanner, split } from './chunks.js'
-import type { BatchTask, Envelope, HandlerMessage, ProbeResult } from './protocol.js'
+import type { BatchResult, BatchTask, HandlerMessage, ProbeResult } from './protocol.js'
 
 const here = fileURLToPath(import.meta.url)
 /** worker.js next to this file in the build, worker.ts when running from source under tsx. */
@@ -116,7 +116,7 @@ export class HandlerPool {
       logLevel: this.logLevel,
       messages: entries.map((e) => toMessage(batch.stream, e)),
     }
-    let envelopes: Envelope[]
+    let result: BatchResult
     // The worker enforces the timeout itself, but a handler that never yields (a synchronous loop)
     // blocks its timer too: past a grace period the main thread terminates the thread. A re-run
     // after a thread death waits for replacement threads to start (and load the module): its
@@ -126,10 +126,10 @@ export class HandlerPool {
     if (startWatch) task.started = startWatch.started
     const watchdog = startWatch?.signal ?? AbortSignal.timeout(limitMs)
     try {
-      envelopes = (await this.piscina.run(task, { signal: watchdog })) as Envelope[]
+      result = (await this.piscina.run(task, { signal: watchdog })) as BatchResult
       // The task's run time is its slowest message's (they start together); a re-run alone says
       // nothing about what the handler usually costs.
-      if (!alone) this.planner.record(envelopes.length, slowest(envelopes))
+      if (!alone) this.planner.record(entries.length, slowest(result.durations))
     } catch (err) {
       // The worker died (process.exit, out of memory, an uncaught async throw) or was terminated by
       // the watchdog: Piscina replaces it. One message may have killed the thread for all, so a chunk
@@ -147,11 +147,14 @@ export class HandlerPool {
             code: 'ACK_ERR_HANDLER_CRASHED',
             message: `handler worker crashed: ${err instanceof Error ? err.message : String(err)}`,
           }
-      envelopes = entries.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
+      result = {
+        durations: new Float64Array(entries.length),
+        failures: entries.map((_, index) => ({ index, error, permanent: false })),
+      }
     } finally {
       startWatch?.stop()
     }
-    return entries.map((e, i) => toOutcome(e, envelopes[i]))
+    return toOutcomes(entries, result)
   }
 
   /** Runs each entry as a task of its own (in parallel, bounded by the threads). */
@@ -224,9 +227,9 @@ function watchFromStart(ms: number): { started: Int32Array; signal: AbortSignal;
   }
 }
 
-function slowest(envelopes: Envelope[]): number {
+function slowest(durations: Float64Array): number {
   let ms = 0
-  for (const e of envelopes) if (e.durationMs > ms) ms = e.durationMs
+  for (const d of durations) if (d > ms) ms = d
   return ms
 }
 
@@ -244,22 +247,38 @@ function toMessage(stream: string, e: Entry): HandlerMessage {
   }
 }
 
-function toOutcome(e: Entry, env: Envelope | undefined): Outcome {
-  if (!env) {
+function toOutcomes(entries: Entry[], result: BatchResult): Outcome[] {
+  if (result?.durations?.length !== entries.length) {
     const error = {
       name: 'HandlerError',
       code: 'ACK_ERR_HANDLER_CRASHED',
       message: 'worker returned no result',
     }
-    return { entryId: e.entryId, id: e.id, status: 'retry', durationMs: 0, error, attempt: e.attempt }
+    return entries.map((e) => ({
+      entryId: e.entryId,
+      id: e.id,
+      status: 'retry',
+      durationMs: 0,
+      error,
+      attempt: e.attempt,
+    }))
   }
-  if (env.ok) return { entryId: e.entryId, id: e.id, status: 'ok', durationMs: env.durationMs }
-  return {
+  const outcomes = entries.map((e, i): Outcome => ({
     entryId: e.entryId,
     id: e.id,
-    status: env.permanent ? 'dead' : 'retry',
-    durationMs: env.durationMs,
-    error: env.error,
-    attempt: e.attempt,
+    status: 'ok',
+    durationMs: result.durations[i]!,
+  }))
+  for (const { index, error, permanent } of result.failures) {
+    const e = entries[index]!
+    outcomes[index] = {
+      entryId: e.entryId,
+      id: e.id,
+      status: permanent ? 'dead' : 'retry',
+      durationMs: result.durations[index]!,
+      error,
+      attempt: e.attempt,
+    }
   }
+  return outcomes
 }

@@ -62,10 +62,22 @@ export interface ProbeTask {
   module: string
 }
 
-/** One message's result, as it crosses the thread boundary. */
-export type Envelope =
-  | { ok: true; durationMs: number }
-  | { ok: false; durationMs: number; error: HandlerFailure; permanent: boolean }
+/** A message whose handler failed: its index in the task, why, and whether to dead-letter it. */
+export interface Failure {
+  index: number
+  error: HandlerFailure
+  permanent: boolean
+}
+
+/**
+ * A task's results as they cross the thread boundary: every message's duration in one typed array
+ * (cloned as one block of memory: an object per message cost the main thread ~0.2 ms per 500 to
+ * deserialize), and the failed ones, usually none, with their errors.
+ */
+export interface BatchResult {
+  durations: Float64Array
+  failures: Failure[]
+}
 
 export type ProbeResult =
   | { ok: true }

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { pino, type Logger } from 'pino'
 import type { HandlerFailure } from '../../machines/types.js'
 import { isPermanentError } from '../errors.js'
-import type { BatchTask, Envelope, HandlerFn, ProbeResult, ProbeTask } from './protocol.js'
+import type { BatchResult, BatchTask, Failure, HandlerFn, ProbeResult, ProbeTask } from './protocol.js'
 
 const modules = new Map<string, Promise<HandlerFn>>()
 const loggers = new Map<string, Logger>()
@@ -64,18 +64,21 @@ export function toFailure(err: unknown): HandlerFailure {
 }
 
 /**
- * One Piscina task: a batch of messages, run concurrently; one envelope per message, in order.
+ * One Piscina task: a batch of messages, run concurrently; a duration per message, in order, and
+ * the failures.
  * All messages of a task start together, so they share one deadline: one timer and one AbortSignal
  * per task instead of per message (per-message timers cost more than a no-op handler itself).
  * At the deadline the signal aborts and every message still running fails with a timeout.
  */
-async function runBatch(task: BatchTask): Promise<Envelope[]> {
+async function runBatch(task: BatchTask): Promise<BatchResult> {
+  const n = task.messages.length
+  const durations = new Float64Array(n)
   let fn: HandlerFn
   try {
     fn = await load(task.module)
   } catch (err) {
     const error = toFailure(err)
-    return task.messages.map(() => ({ ok: false, durationMs: 0, error, permanent: false }))
+    return { durations, failures: task.messages.map((_, index) => ({ index, error, permanent: false })) }
   }
   if (task.started) {
     Atomics.store(task.started, 0, 1)
@@ -90,18 +93,17 @@ async function runBatch(task: BatchTask): Promise<Envelope[]> {
     signal: controller.signal,
   }
   const started = performance.now()
-  const results: (Envelope | undefined)[] = new Array<Envelope | undefined>(task.messages.length)
-  const settled = task.messages.map(async (message, i) => {
+  // A message is settled once its duration is set (> 0: performance.now() moves on); a late
+  // settlement after the deadline changes nothing.
+  const failures: Failure[] = []
+  const settled = task.messages.map(async (message, index) => {
     try {
       await fn(message, context)
-      results[i] ??= { ok: true, durationMs: performance.now() - started }
+      if (durations[index] === 0) durations[index] = elapsed(started)
     } catch (err) {
-      results[i] ??= {
-        ok: false,
-        durationMs: performance.now() - started,
-        error: toFailure(err),
-        permanent: isPermanentError(err),
-      }
+      if (durations[index] !== 0) return
+      durations[index] = elapsed(started)
+      failures.push({ index, error: toFailure(err), permanent: isPermanentError(err) })
     }
   })
   let timer: NodeJS.Timeout | undefined
@@ -110,19 +112,24 @@ async function runBatch(task: BatchTask): Promise<Envelope[]> {
   })
   await Promise.race([Promise.all(settled), deadline])
   clearTimeout(timer)
-  if (results.includes(undefined)) {
+  if (durations.includes(0)) {
     const error = {
       name: 'HandlerError',
       code: 'ACK_ERR_HANDLER_TIMEOUT',
       message: `handler did not finish within ${task.timeoutMs} ms`,
     }
     controller.abort(Object.assign(new Error(error.message), error))
-    for (let i = 0; i < results.length; i++) {
-      results[i] ??= { ok: false, durationMs: performance.now() - started, error, permanent: false }
+    for (let index = 0; index < n; index++) {
+      if (durations[index] !== 0) continue
+      durations[index] = elapsed(started)
+      failures.push({ index, error, permanent: false })
     }
   }
-  return results as Envelope[]
+  return { durations, failures }
 }
+
+/** Milliseconds since `started`, never 0 (0 marks a message still running). */
+const elapsed = (started: number) => Math.max(performance.now() - started, Number.MIN_VALUE)
 
 /** Imports the module and reports whether it has a handler function; used at start-up. */
 async function probe(task: ProbeTask): Promise<ProbeResult> {
@@ -136,6 +143,6 @@ async function probe(task: ProbeTask): Promise<ProbeResult> {
   }
 }
 
-export default function run(task: BatchTask | ProbeTask): Promise<Envelope[] | ProbeResult> {
+export default function run(task: BatchTask | ProbeTask): Promise<BatchResult | ProbeResult> {
   return task.kind === 'probe' ? probe(task) : runBatch(task)
 }
