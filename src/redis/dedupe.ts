@@ -56,6 +56,12 @@ export function bucketWidthMs(rules: DedupeRules): number {
 export interface Buckets {
   /** Newest first: the next bucket (a daemon whose clock runs ahead writes there), this one, two before. */
   keys: string[]
+  /**
+   * The bucket that just left the window: every mark in it is past dedupeTtlMs. The settle unlinks
+   * it, so Redis frees it in the background instead of expiring a hash of perhaps millions of
+   * fields in one step, blocking every client meanwhile (lazyfree-lazy-expire is off by default).
+   */
+  aged: string
   /** When this bucket (keys[1], where marks are written) expires, epoch ms. */
   expireAt: number
 }
@@ -65,7 +71,11 @@ export function buckets(target: DedupeTarget, rules: DedupeRules, now: number): 
   const width = bucketWidthMs(rules)
   const n = Math.floor(now / width)
   const key = (i: number) => `${tag(target.stream)}:dedupe:${target.group}:${width}:${i}`
-  return { keys: [key(n + 1), key(n), key(n - 1), key(n - 2)], expireAt: (n + 3) * width + CLOCK_SKEW_MS }
+  return {
+    keys: [key(n + 1), key(n), key(n - 1), key(n - 2)],
+    aged: key(n - 3),
+    expireAt: (n + 3) * width + CLOCK_SKEW_MS,
+  }
 }
 
 /**
@@ -156,10 +166,10 @@ export async function claimIds(
 
 /**
  * Settles a batch in one call: marks completed ids done in the current bucket (KEYS[3]), removes
- * the claims of dead-lettered ids from every bucket (so a replay runs again), then XACKs every
- * settled entry, duplicates included. The marks come first, so an acked message is always
- * remembered as done. KEYS: the stream, then the buckets; ARGV: the group, KEYS[3]'s expiry, then
- * [done ids, released ids, entry ids] packed.
+ * the claims of dead-lettered ids from every bucket (so a replay runs again), unlinks the aged
+ * bucket, then XACKs every settled entry, duplicates included. The marks come first, so an acked
+ * message is always remembered as done. KEYS: the stream, the four buckets, the aged one; ARGV: the
+ * group, KEYS[3]'s expiry, then [done ids, released ids, entry ids] packed.
  */
 const SETTLE = `
 local lists = cmsgpack.unpack(ARGV[3])
@@ -173,11 +183,12 @@ for from = 1, #done, ${CHUNK / 2} do
   redis.call('HSET', KEYS[3], unpack(marks))
 end
 if #done > 0 then redis.call('PEXPIREAT', KEYS[3], ARGV[2]) end
-for b = 2, #KEYS do
+for b = 2, 5 do
   for from = 1, #released, ${CHUNK} do
     redis.call('HDEL', KEYS[b], unpack(released, from, math.min(from + ${CHUNK} - 1, #released)))
   end
 end
+redis.call('UNLINK', KEYS[6])
 local acked = 0
 for from = 1, #acks, ${CHUNK} do
   acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(acks, from, math.min(from + ${CHUNK} - 1, #acks)))
@@ -199,12 +210,13 @@ export async function settleBatch(
   // entry's own retry and ack a message that never succeeded).
   const done = outcomes.filter((o) => o.status === 'ok' && !o.duplicate).map((o) => o.id)
   const released = outcomes.filter((o) => o.status === 'dead').map((o) => o.id)
-  const { keys, expireAt } = buckets(target, rules, now)
+  const { keys, aged, expireAt } = buckets(target, rules, now)
   return (await redis.eval(
     SETTLE,
-    keys.length + 1,
+    keys.length + 2,
     target.stream,
     ...keys,
+    aged,
     target.group,
     expireAt,
     packLists([done, released, entryIds]),

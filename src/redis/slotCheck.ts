@@ -10,14 +10,11 @@ import { keySlot } from './slots.js'
  * every key in the stream's slot, or Redis Cluster refuses them with CROSSSLOT.
  */
 export function keySets(stream: string, group: string): Record<string, string[]> {
-  const target = { stream, group }
+  // Any rules and time: a bucket's width and number change its name, never its tag.
+  const dedupe = buckets({ stream, group }, { ttlMs: 3_600_000, claimMs: 90_000 }, Date.now())
   return {
     'dead-letter stream': [stream, deadLetterKey(stream)],
-    // Any rules and time: the bucket's width and number change the name, never its tag.
-    'claim and settle scripts': [
-      stream,
-      ...buckets(target, { ttlMs: 3_600_000, claimMs: 90_000 }, Date.now()).keys,
-    ],
+    'claim and settle scripts': [stream, ...dedupe.keys, dedupe.aged],
     'recovery lock': [stream, recoveryLockKey(stream)],
   }
 }

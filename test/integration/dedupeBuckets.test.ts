@@ -151,3 +151,20 @@ test('a batch larger than a script chunk (2,500 ids) is claimed, marked and acke
   assert.ok(again.every((c) => c === 'done'))
   assert.equal(await redis.hlen(buckets(target, rules, at).keys[1]!), 2_500)
 })
+
+test('the settle unlinks the bucket that left the window, before Redis would expire it', async (t) => {
+  const { redis, target } = setUp(t)
+  await redis.xgroup('CREATE', target.stream, target.group, '$', 'MKSTREAM')
+  const first = base + 1
+  await settleBatch(redis, target, [ok('e', '1-1')], rules, first)
+  const old = buckets(target, rules, first).keys[1]!
+  assert.equal(await redis.exists(old), 1)
+  // Two buckets on, the old one is still read (its marks may be within dedupeTtlMs) and kept.
+  await settleBatch(redis, target, [ok('f', '2-1')], rules, first + 2 * WIDTH)
+  assert.equal(await redis.exists(old), 1)
+  assert.equal(await readMark(redis, target, 'e', rules, first + 2 * WIDTH), 'done')
+  // Three buckets on, every mark in it is past dedupeTtlMs: the settle unlinks it.
+  assert.equal(buckets(target, rules, first + 3 * WIDTH).aged, old)
+  await settleBatch(redis, target, [ok('g', '3-1')], rules, first + 3 * WIDTH)
+  assert.equal(await redis.exists(old), 0)
+})
