@@ -10,6 +10,8 @@ import {
   streamKey,
   type Context,
 } from './context.js'
+import { encodeMessage, toRow } from '../../src/publishMessage.js'
+import { insertBackups } from '../../src/store/backup.js'
 import { openMigrated, withDatabase } from './database.js'
 import { REDIS_URL, deleteStream, xaddAll } from './redis.js'
 import { fmt, pairedRatios, summarise, type Row } from './stats.js'
@@ -23,6 +25,8 @@ interface Figures {
   xadd: number[]
   publisher: number[]
   closed: number[]
+  /** The publisher's backup statement alone (COPY, no XADD), one caller: measured on that side only. */
+  copy: number[]
 }
 
 /**
@@ -33,15 +37,21 @@ interface Figures {
  * each run, alternating which side goes first, on a fresh database per run. A publisher with a
  * heartbeat marks nothing per batch; its close() marks the rows no consumer acked yet (here: all of
  * them) sent in one statement, timed separately.
+ *
+ * With one caller the backup's COPY of each batch is also timed alone (the publisher's own statement,
+ * no XADD): a publish commits its rows before it sends them (ARCHITECTURE invariant 3), so one caller
+ * awaiting each batch can reach at most XADD's time over COPY's plus XADD's of the plain XADD rate.
  */
 export async function publishScenario(ctx: Context): Promise<Row[]> {
-  const serial: Figures = { xadd: [], publisher: [], closed: [] }
-  const concurrent: Figures = { xadd: [], publisher: [], closed: [] }
+  const serial: Figures = { xadd: [], publisher: [], closed: [], copy: [] }
+  const concurrent: Figures = { xadd: [], publisher: [], closed: [], copy: [] }
   for (let run = 1; run <= ctx.options.runs; run++) {
     await withDatabase(async (db) => {
       const store = await openMigrated(db)
       try {
         await measurePair(ctx, store, run, 1, serial)
+        await store.query('TRUNCATE redis_message_backup')
+        await measureCopy(ctx, store, run, serial)
         await store.query('TRUNCATE redis_message_backup')
         await measurePair(ctx, store, run, CALLERS, concurrent)
       } finally {
@@ -51,7 +61,7 @@ export async function publishScenario(ctx: Context): Promise<Row[]> {
     const line = (f: Figures) =>
       `xadd ${fmt(f.xadd.at(-1)!)}, publisher ${fmt(f.publisher.at(-1)!)} (${fmt(f.closed.at(-1)!)} incl. close())`
     progress(
-      `publish run ${run}/${ctx.options.runs} msgs/s: 1 caller ${line(serial)}; ${CALLERS} callers ${line(concurrent)}`,
+      `publish run ${run}/${ctx.options.runs} msgs/s: 1 caller ${line(serial)}, COPY alone ${fmt(serial.copy.at(-1)!)}; ${CALLERS} callers ${line(concurrent)}`,
     )
   }
   return [...rows(serial, 1), ...rows(concurrent, CALLERS)]
@@ -103,6 +113,18 @@ async function measurePair(ctx: Context, store: Sequelize, run: number, callers:
   }
 }
 
+/** The backup rows of the same messages, COPYed in batches by one caller, as publishMany() writes them. */
+async function measureCopy(ctx: Context, store: Sequelize, run: number, into: Figures) {
+  const n = ctx.options.messages
+  const stream = streamKey(ctx, 'publish-copy', run, 'copy')
+  const rows = messagesFor(stream, n).map((m) => toRow({ ...encodeMessage(m), stream }))
+  const t0 = performance.now()
+  for (let start = 0; start < n; start += PUBLISH_BATCH) {
+    await insertBackups(store, rows.slice(start, start + PUBLISH_BATCH), 'bench-copy')
+  }
+  into.copy.push((n * 1000) / (performance.now() - t0))
+}
+
 function rows(f: Figures, callers: number): Row[] {
   const who = callers === 1 ? '1 caller' : `${callers} callers`
   const batch = `batches of ${PUBLISH_BATCH}, ${who}`
@@ -131,6 +153,25 @@ function rows(f: Figures, callers: number): Row[] {
       unit: '×',
       summary: summarise(pairedRatios(f.publisher, f.xadd)),
       target: { op: '>=', bound: 0.5 },
+    },
+    ...(callers === 1 ? boundRows(f) : []),
+  ]
+}
+
+/** COPY alone, and the ratio one caller could reach at most: 1/(1/COPY + 1/XADD) over XADD. */
+function boundRows(f: Figures): Row[] {
+  return [
+    {
+      scenario: 'publish',
+      metric: `backup COPY alone (no XADD), batches of ${PUBLISH_BATCH}, 1 caller`,
+      unit: 'msgs/s',
+      summary: summarise(f.copy),
+    },
+    {
+      scenario: 'publish',
+      metric: 'ratio bound for 1 caller, COPY then plain XADD in series / XADD',
+      unit: '×',
+      summary: summarise(f.copy.map((copy, i) => copy / (copy + f.xadd[i]!))),
     },
   ]
 }

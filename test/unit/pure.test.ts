@@ -86,6 +86,9 @@ test('uuidv7 ids are version 7, RFC variant, and strictly increasing within a pr
   assert.deepEqual([...ids].sort(), ids)
   assert.equal(new Set(ids).size, ids.length)
   assert.equal(parseInt(uuidv7(1_800_000_000_000).replace(/-/g, '').slice(0, 12), 16), 1_800_000_000_000)
+  // rand_b: 62 random bits, so ids of one millisecond differ past the counter, too.
+  const tails = new Set(Array.from({ length: 1000 }, () => uuidv7(1_800_000_000_000).slice(19)))
+  assert.equal(tails.size, 1000)
 })
 
 test('encodeMessage writes the wire format and refuses what it cannot send', () => {
