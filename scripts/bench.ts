@@ -35,7 +35,7 @@ import { latenessScenario } from './bench/delays.js'
 import { drainScenario } from './bench/drain.js'
 import { DURATION_MS, latencyScenario, RATE, WARMUP_MS } from './bench/latency.js'
 import { DEFAULTS, parseOptions, type ScenarioName } from './bench/options.js'
-import { PUBLISH_BATCH, publishScenario } from './bench/publish.js'
+import { CALLERS, PUBLISH_BATCH, publishScenario } from './bench/publish.js'
 import { CHUNK, memoryMessages, memoryScenario, WARM_AT } from './bench/memory.js'
 import { HANDLER_MS, IN_FLIGHT, recoveryScenario } from './bench/recovery.js'
 import { REDIS_URL, POLL_MS } from './bench/redis.js'
@@ -149,8 +149,10 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
   return [
     `${runs} run${runs === 1 ? '' : 's'} per figure; within a run the sides alternate (publish) or rotate (consume) so drift hits all.`,
     `publish: ${messages.toLocaleString('en-US')} small JSON messages, publishMany() in batches of ${PUBLISH_BATCH} ` +
-      `awaited one after the other (one COPY + one XADD script call each); baseline: the same entries, ` +
-      `encoded beforehand, XADDed ${PUBLISH_BATCH} per pipeline.`,
+      `awaited one after the other (one COPY + one XADD script call each), and with ${CALLERS} callers in ` +
+      `flight; baseline: the same entries, encoded beforehand, XADDed ${PUBLISH_BATCH} per pipeline. With ` +
+      `one caller the backup's COPY is also timed alone: the bound row is COPY then plain XADD in series ` +
+      `over XADD, what a publish that commits before it sends leaves room for.`,
     `consume: ${messages.toLocaleString('en-US')} entries pre-filled through the publisher (with the backup ` +
       `when the store is on); daemon consumer batchSize ${BATCH_SIZE}, concurrency ${THREADS}, blockMs ` +
       `${BLOCK_MS}, readers ${READERS} (its documented throughput setting: the next batch is read while one ` +
