@@ -10,17 +10,18 @@ import {
   type PublishResult,
 } from './publishMessage.js'
 import { createLogger, type Logger } from './log.js'
-import { addEntries } from './redis/addEntries.js'
+import { planEntries, sendEntries, type EntryPlan } from './redis/addEntries.js'
 import { closeRedis, connectRedis, type RedisClient } from './redis/connect.js'
 import { consumerName } from './redis/consumerName.js'
 import { classify } from './redis/errors.js'
 import { heartbeatKey } from './redis/keys.js'
 import { redisSettingsFromEnv } from './redis/settings.js'
 import type { RedisTopology } from './redisConfig.js'
-import { disownBackups, insertBackups, markOwnSent, type BackupRow } from './store/backup.js'
+import { insertBackups, markOwnSent, type BackupRow } from './store/backup.js'
 import { createStore } from './store/connect.js'
 import { BackupConfirmer } from './store/confirmer.js'
 import { insertDelays } from './store/delays.js'
+import { Disowner } from './store/disowner.js'
 
 export { dueTime, encodeMessage, MAX_DELAY_MS } from './publishMessage.js'
 export type { PublishMessage, PublishOptions, PublishResult } from './publishMessage.js'
@@ -74,9 +75,8 @@ export class Publisher {
    * at close, so the publish path costs one INSERT and one XADD per batch and nothing after.
    */
   private readonly confirmer: BackupConfirmer | null
-  /** Rows whose XADD failed and that could not be disowned: never marked sent at close. */
-  private readonly undisowned = new Set<string>()
-  private disownRetry: NodeJS.Timeout | undefined
+  /** Hands rows whose XADD failed to the republisher (with a store). */
+  private readonly disowner: Disowner | null
   /** Publishes between their commit and their XADD reply; close() waits for them. */
   private readonly inflight = new Set<Promise<unknown>>()
 
@@ -105,6 +105,7 @@ export class Publisher {
       this.store = null
       this.ownsStore = false
     }
+    this.disowner = this.store ? new Disowner(this.store, this.log) : null
     const heartbeat = this.store !== null && options.heartbeat !== false
     this.confirmer = this.store && !heartbeat ? new BackupConfirmer(this.store, this.log) : null
     const backup = options.backup ?? true
@@ -154,11 +155,16 @@ export class Publisher {
         'Cannot publish in a transaction without the backup: give the publisher a store (store or databaseUrl) and keep backup on for the stream.',
       )
     }
-    if (rows.length > 0) await this.insert(rows, options.transaction)
-
+    const plan = () =>
+      planEntries(
+        encoded,
+        (e) => e.stream,
+        (e) => e.fields,
+      )
     if (options.transaction) {
+      await this.insert(rows, options.transaction)
       options.transaction.afterCommit(() => {
-        this.track(this.send(encoded, rows)).catch((err: unknown) => {
+        this.track(this.send(encoded, rows, plan())).catch((err: unknown) => {
           this.log.warn(
             { err, count: encoded.length },
             'XADD after commit failed; the republisher will re-send',
@@ -167,7 +173,17 @@ export class Publisher {
       })
       return encoded.map((e) => ({ id: e.id, stream: e.stream, entryId: null }))
     }
-    const entryIds = await this.track(this.send(encoded, rows))
+    let entries: EntryPlan
+    if (rows.length > 0) {
+      // The COPY goes out first; the XADD's argument is packed while PostgreSQL commits the rows.
+      const inserting = this.insert(rows)
+      inserting.catch(() => {}) // awaited below; this only keeps it from counting as unhandled meanwhile
+      entries = await afterPendingIo(plan)
+      await inserting
+    } else {
+      entries = plan()
+    }
+    const entryIds = await this.track(this.send(encoded, rows, entries))
     return encoded.map((e, i) => ({ id: e.id, stream: e.stream, entryId: entryIds[i]! }))
   }
 
@@ -223,49 +239,20 @@ export class Publisher {
   private async send(
     encoded: { id: string; stream: string; fields: string[] }[],
     rows: BackupRow[],
+    plan: EntryPlan,
   ): Promise<string[]> {
-    const replies = await addEntries(
-      this.redis,
-      encoded,
-      (e) => e.stream,
-      (e) => e.fields,
-    )
+    const replies = await sendEntries(this.redis, plan)
     const failures = replies.filter(([err]) => err)
     if (failures.length > 0) {
       // On a Cluster one slot may refuse while others took their entries: only the refused rows go
       // to the republisher (a wholesale re-send would duplicate the rest).
       const refused = new Set(encoded.filter((_, i) => replies[i]![0]).map((e) => e.id))
       this.confirmer?.sent(rows.filter((r) => !refused.has(r.messageId)).map((r) => r.messageId))
-      await this.disown(rows.filter((r) => refused.has(r.messageId)).map((r) => r.messageId))
+      await this.disowner?.disown(rows.filter((r) => refused.has(r.messageId)).map((r) => r.messageId))
       throw classify(failures[0]![0], `XADD (${failures.length} of ${encoded.length} refused)`)
     }
     this.confirmer?.sent(rows.map((r) => r.messageId))
     return replies.map(([, entryId]) => entryId as string)
-  }
-
-  /**
-   * Hands rows whose XADD failed to the republisher (owner cleared). If PostgreSQL refuses that too,
-   * they are remembered (never marked sent at close) and handed over again every second meanwhile.
-   */
-  private async disown(ids: string[]): Promise<void> {
-    if (ids.length === 0) return
-    await disownBackups(this.store!, ids).then(
-      () => {
-        for (const id of ids) this.undisowned.delete(id)
-      },
-      (err: unknown) => {
-        for (const id of ids) this.undisowned.add(id)
-        this.log.warn(
-          { err, count: ids.length },
-          'could not hand failed publishes to the republisher; retrying',
-        )
-        this.disownRetry ??= setTimeout(() => {
-          this.disownRetry = undefined
-          if (this.closed || this.undisowned.size === 0) return
-          void this.disown([...this.undisowned])
-        }, 1_000).unref()
-      },
-    )
   }
 
   private startHeartbeat(ttlMs: number): void {
@@ -296,11 +283,10 @@ export class Publisher {
    */
   async close(): Promise<void> {
     await Promise.allSettled([...this.inflight])
-    if (this.undisowned.size > 0) await this.disown([...this.undisowned])
-    clearTimeout(this.disownRetry)
+    await this.disowner?.stop()
     await this.confirmer?.drain(2_000)
     if (this.heartbeat) {
-      await markOwnSent(this.store!, this.publisherId, [...this.undisowned]).catch((err: unknown) => {
+      await markOwnSent(this.store!, this.publisherId, this.disowner!.pending).catch((err: unknown) => {
         // The republisher checks a gone publisher's pending rows against their streams instead.
         this.log.warn({ err }, "could not mark this publisher's rows sent at close")
       })
@@ -315,4 +301,20 @@ export class Publisher {
 
 export function createPublisher(options: PublisherOptions = {}): Publisher {
   return new Publisher(options)
+}
+
+/**
+ * Runs `work` once the I/O already started in this turn went out (a macrotask: after the promise
+ * jobs that write the COPY), so the work overlaps the server's part instead of delaying the request.
+ */
+function afterPendingIo<T>(work: () => T): Promise<T> {
+  return new Promise((resolve, reject) => {
+    setImmediate(() => {
+      try {
+        resolve(work())
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)))
+      }
+    })
+  })
 }

@@ -45,6 +45,25 @@ export async function addEntries<T>(
   fieldsOf: (item: T) => readonly string[],
   unitsPerCall = UNITS_PER_CALL,
 ): Promise<Reply[]> {
+  return sendEntries(redis, planEntries(items, streamOf, fieldsOf, unitsPerCall))
+}
+
+/** The script calls of addEntries, their arguments packed: made ahead, sent by sendEntries(). */
+export interface EntryPlan {
+  count: number
+  runs: { stream: string; indexes: number[]; packed: Buffer }[]
+}
+
+/**
+ * Cuts the items into script calls and packs each call's argument, without I/O: a publisher packs
+ * while PostgreSQL commits the rows, then sends at once.
+ */
+export function planEntries<T>(
+  items: readonly T[],
+  streamOf: (item: T) => string,
+  fieldsOf: (item: T) => readonly string[],
+  unitsPerCall = UNITS_PER_CALL,
+): EntryPlan {
   interface Run {
     stream: string
     indexes: number[]
@@ -69,16 +88,24 @@ export async function addEntries<T>(
     run.fields.push(fields)
     run.units += units
   })
+  return {
+    count: items.length,
+    runs: runs.map((run) => ({ stream: run.stream, indexes: run.indexes, packed: packLists(run.fields) })),
+  }
+}
+
+/** Sends a plan's calls (one pipeline, one per slot on a Cluster); each item's reply in item order. */
+export async function sendEntries(redis: RedisClient, plan: EntryPlan): Promise<Reply[]> {
   const replies = await pipelineBySlot(
     redis,
-    runs,
+    plan.runs,
     (run) => run.stream,
     (pipeline, run) => {
-      pipeline.eval(ADD_ALL, 1, run.stream, packLists(run.fields))
+      pipeline.eval(ADD_ALL, 1, run.stream, run.packed)
     },
   )
-  const out = new Array<Reply>(items.length)
-  runs.forEach((run, r) => {
+  const out = new Array<Reply>(plan.count)
+  plan.runs.forEach((run, r) => {
     const [err, ids] = replies[r]![0]!
     run.indexes.forEach((i, k) => {
       out[i] = err ? [err, null] : [null, (ids as string[])[k]]
