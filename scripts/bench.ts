@@ -151,8 +151,8 @@ function describeSettings(messages: number, delayed: number, runs: number): stri
     `publish: ${messages.toLocaleString('en-US')} small JSON messages, publishMany() in batches of ${PUBLISH_BATCH} ` +
       `awaited one after the other (one COPY + one XADD script call each), and with ${CALLERS} callers in ` +
       `flight; baseline: the same entries, encoded beforehand, XADDed ${PUBLISH_BATCH} per pipeline. With ` +
-      `one caller the backup's COPY is also timed alone: the bound row is COPY then plain XADD in series ` +
-      `over XADD, what a publish that commits before it sends leaves room for.`,
+      `one caller the backup's COPY is also timed alone, and COPY then plain XADD in series over XADD shows ` +
+      `the room a publish that commits before it sends has (not a strict bound: its XADD script is cheaper).`,
     `consume: ${messages.toLocaleString('en-US')} entries pre-filled through the publisher (with the backup ` +
       `when the store is on); daemon consumer batchSize ${BATCH_SIZE}, concurrency ${THREADS}, blockMs ` +
       `${BLOCK_MS}, readers ${READERS} (its documented throughput setting: the next batch is read while one ` +

@@ -4,7 +4,7 @@ import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { epochNow } from './context.js'
 import { NOOP_HANDLER, ROOT } from './daemon.js'
-import { REDIS_URL, RUN_TIMEOUT_MS } from './redis.js'
+import { REDIS_URL, RUN_TIMEOUT_MS, unlinkMatching } from './redis.js'
 
 const WORKER_SCRIPT = path.join(ROOT, 'scripts/bench/bullmqWorker.mjs')
 /** The Worker's concurrency in every BullMQ run (the issue's setting). */
@@ -54,12 +54,7 @@ export async function dropQueue(redis: Redis, queue: Queue, prefix: string): Pro
     await queue.obliterate({ force: true })
   } finally {
     await queue.close()
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 10_000)
-      if (keys.length > 0) await redis.unlink(...keys)
-      cursor = next
-    } while (cursor !== '0')
+    await unlinkMatching(redis, `${prefix}:*`)
   }
 }
 

@@ -127,9 +127,14 @@ export function steadyRate(n: number, drain: Drain, start: number, end = drain.d
  */
 export async function deleteStream(redis: Redis, stream: string): Promise<void> {
   await redis.del(stream, `{${stream}}:dlq`)
+  await unlinkMatching(redis, `{${stream}}:dedupe:*`)
+}
+
+/** Unlinks every key matching a SCAN pattern. */
+export async function unlinkMatching(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0'
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${stream}}:dedupe:*`, 'COUNT', 1_000)
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000)
     if (keys.length > 0) await redis.unlink(...keys)
     cursor = next
   } while (cursor !== '0')

@@ -14,7 +14,7 @@ import { packLists } from './msgpack.js'
  */
 
 /** The claim on a message id outlives the handler timeout by this much before it lapses. */
-export const CLAIM_MARGIN_MS = 60_000
+const CLAIM_MARGIN_MS = 60_000
 
 /** How far the clocks of daemons may disagree: a bucket is looked up, and kept, this much longer. */
 const CLOCK_SKEW_MS = 60_000
