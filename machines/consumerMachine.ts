@@ -130,6 +130,8 @@ const consumerSetup = setup({
   actions: {
     /** Logs why the broker refused (the first failure of a run of them only). Provided by src/. */
     reportBrokerDown: (_, _params: { name: string; error: unknown; failures: number }) => {},
+    /** Takes pool capacity the guard `hasRoomFor` found free. A side effect on the pool gate, provided by src/. */
+    takeCapacity: (_, _params: { name: string; count: number }) => {},
     /** Gives pool capacity back. A side effect on the pool gate, provided by src/. */
     releaseCapacity: (_, _params: { name: string; count: number }) => {},
     countAcked: assign({
@@ -153,6 +155,8 @@ const consumerSetup = setup({
      * only slower: the step is a round trip through an actor on every batch.
      */
     claimMayBeDue: (_, _params: { name: string; stream: string }) => true,
+    /** Whether the pool has room for `count` more messages now. Provided by src/; the stub says no. */
+    hasRoomFor: (_, _params: { name: string; count: number }) => false,
     hasEntries: (_, params: { entries: Entry[] }) => params.entries.length > 0,
     hasDead: ({ context }) => context.outcomes.some((o) => o.status === 'dead'),
     hasRetries: ({ context }) => context.outcomes.some((o) => o.status === 'retry'),
@@ -237,22 +241,48 @@ export const consumerMachine = consumerSetup.createMachine({
         },
       },
       states: {
+        /**
+         * Takes pool capacity for the next read: at once while the pool has room for a whole batch
+         * (no actor, no extra step of the machine), else waits for it in `waitingForCapacity`.
+         */
         reserving: {
+          always: [
+            {
+              guard: {
+                type: 'hasRoomFor',
+                params: ({ context }) => ({ name: context.name, count: context.batchSize }),
+              },
+              target: 'routing',
+              actions: [
+                {
+                  type: 'takeCapacity',
+                  params: ({ context }) => ({ name: context.name, count: context.batchSize }),
+                },
+                assign({ reserved: ({ context }) => context.batchSize }),
+              ],
+            },
+            { target: 'waitingForCapacity' },
+          ],
+        },
+        waitingForCapacity: {
           invoke: {
             src: 'reserveCapacity',
             input: ({ context }) => ({ name: context.name, count: context.batchSize }),
-            onDone: [
-              {
-                guard: {
-                  type: 'claimMayBeDue',
-                  params: ({ context }) => ({ name: context.name, stream: context.stream }),
-                },
-                target: 'claiming',
-                actions: assign({ reserved: ({ event }) => event.output }),
-              },
-              { target: 'fetching', actions: assign({ reserved: ({ event }) => event.output }) },
-            ],
+            onDone: { target: 'routing', actions: assign({ reserved: ({ event }) => event.output }) },
           },
+        },
+        /** Claims due retries first when some may be due, else reads. */
+        routing: {
+          always: [
+            {
+              guard: {
+                type: 'claimMayBeDue',
+                params: ({ context }) => ({ name: context.name, stream: context.stream }),
+              },
+              target: 'claiming',
+            },
+            { target: 'fetching' },
+          ],
         },
         claiming: {
           invoke: {

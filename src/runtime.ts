@@ -99,9 +99,11 @@ export function startRuntime(
       closeConsumer: closeConsumer(res),
     },
     guards: {
+      hasRoomFor: (_, { name, count }) => res.pool(name).gate.hasRoomFor(count),
       claimMayBeDue: (_, { name, stream }) => res.schedule.isDue(name) || res.failovers.isDue(stream),
     },
     actions: {
+      takeCapacity: (_, params) => res.pool(params.name).gate.take(params.name, params.count),
       releaseCapacity: (_, params) => res.pool(params.name).gate.release(params.name, params.count),
       // Once per outage: the reconnect backoff retries quietly until the broker answers again.
       reportBrokerDown: (_, { name, error, failures }) => {

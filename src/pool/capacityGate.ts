@@ -35,6 +35,17 @@ export class CapacityGate {
     })
   }
 
+  /** Whether `count` messages fit now, with nobody waiting before them. */
+  hasRoomFor(count: number): boolean {
+    return !this.closed && this.waiters.length === 0 && this.capacity - this.used >= count
+  }
+
+  /** Grants `count` messages to `holder` at once; only after `hasRoomFor(count)` said yes. */
+  take(holder: string, count: number): void {
+    if (!this.hasRoomFor(count)) throw new RangeError(`no room for ${count} messages in the pool`)
+    this.grant(holder, count)
+  }
+
   /** Returns `count` messages of `holder`'s share. */
   release(holder: string, count: number): void {
     const had = this.held.get(holder) ?? 0

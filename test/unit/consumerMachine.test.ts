@@ -24,7 +24,15 @@ const input = {
   maxAttempts: 3,
 }
 
-function harness(options: { capacity?: number; claims?: Entry[][]; claimMayBeDue?: () => boolean } = {}) {
+function harness(
+  options: {
+    capacity?: number
+    claims?: Entry[][]
+    claimMayBeDue?: () => boolean
+    /** The pool's answer to "is there room for a whole batch now"; absent: the stub's "no". */
+    room?: () => boolean
+  } = {},
+) {
   const claims = [...(options.claims ?? [])]
   const claimCalls: ClaimInput[] = []
   const claimDue = fromPromise<Entry[], ClaimInput>(async ({ input }) => {
@@ -39,12 +47,16 @@ function harness(options: { capacity?: number; claims?: Entry[][]; claimMayBeDue
   const started = immediate<ConsumerRef, void>(undefined)
   const closed = immediate<ConsumerRef, void>(undefined)
   const released: number[] = []
+  const taken: number[] = []
+  const reserveCalls: number[] = []
   const machine = consumerMachine.provide({
     actors: {
       startConsumer: started.logic,
       claimDue,
-      reserveCapacity: immediate<{ name: string; count: number }, number>(options.capacity ?? input.batchSize)
-        .logic,
+      reserveCapacity: fromPromise<number, { name: string; count: number }>(async ({ input: i }) => {
+        reserveCalls.push(i.count)
+        return options.capacity ?? input.batchSize
+      }),
       readBatch: read.logic,
       processBatch: processed.logic,
       deadLetter: deadLettered.logic,
@@ -52,8 +64,14 @@ function harness(options: { capacity?: number; claims?: Entry[][]; claimMayBeDue
       recordRetries: retried.logic,
       closeConsumer: closed.logic,
     },
-    actions: { releaseCapacity: (_, p) => void released.push(p.count) },
-    ...(options.claimMayBeDue ? { guards: { claimMayBeDue: options.claimMayBeDue } } : {}),
+    actions: {
+      releaseCapacity: (_, p) => void released.push(p.count),
+      takeCapacity: (_, p) => void taken.push(p.count),
+    },
+    guards: {
+      ...(options.claimMayBeDue ? { claimMayBeDue: options.claimMayBeDue } : {}),
+      ...(options.room ? { hasRoomFor: options.room } : {}),
+    },
   })
   const clock = new SimulatedClock()
   const actor = createActor(machine, { input, clock })
@@ -73,6 +91,8 @@ function harness(options: { capacity?: number; claims?: Entry[][]; claimMayBeDue
     started,
     closed,
     released,
+    taken,
+    reserveCalls,
     errors,
     state,
   }
@@ -355,4 +375,29 @@ test('with no retry due, a turn of the loop goes from reserving straight to the 
   await settle()
   assert.equal(h.claimCalls.length, 1, 'a retry came due: the next turn claims first')
   assert.equal(h.state(), 'reading.fetching')
+})
+
+test('while the pool has room for a whole batch, the loop takes it at once, with no wait step', async () => {
+  let room = true
+  const h = harness({ room: () => room })
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  assert.deepEqual(h.taken, [10], 'a whole batch was taken from the pool')
+  assert.deepEqual(h.reserveCalls, [], 'no wait for capacity')
+  assert.equal(h.read.calls[0]!.count, 10)
+
+  const batch = [entry('1-0'), entry('2-0')]
+  h.read.next(batch)
+  await settle()
+  assert.deepEqual(h.released, [8], 'the unused part of the batch is returned at once')
+  h.processed.next(batch.map(ok))
+  await settle()
+  assert.deepEqual(h.released, [8, 2], 'the batch returns its share once processed')
+
+  room = false
+  h.acked.next()
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  assert.deepEqual(h.taken, [10], 'a full pool: nothing taken at once')
+  assert.deepEqual(h.reserveCalls, [10], 'the loop waited for capacity instead')
 })

@@ -174,6 +174,25 @@ test('an aborted wait leaves the gate unchanged', async () => {
   assert.equal(gate.used, 0)
 })
 
+test('the capacity gate grants a whole batch at once only while it fits and nobody waits', async () => {
+  const gate = new CapacityGate(10)
+  assert.equal(gate.hasRoomFor(6), true)
+  gate.take('a', 6)
+  assert.equal(gate.used, 6)
+  assert.equal(gate.hasRoomFor(6), false, 'only 4 are free')
+  assert.throws(() => gate.take('b', 6), /no room for 6/)
+  assert.equal(gate.used, 6, 'a refused take grants nothing')
+  assert.equal(await gate.reserve('b', 4), 4)
+  const queued = gate.reserve('c', 10)
+  assert.equal(gate.hasRoomFor(1), false, 'a full pool has no room')
+  gate.release('a', 6)
+  assert.equal(await queued, 6, 'the reader that waited got what was freed first')
+  gate.release('b', 4)
+  assert.equal(gate.hasRoomFor(4), true)
+  gate.close()
+  assert.equal(gate.hasRoomFor(1), false, 'a closed gate grants nothing')
+})
+
 test('consumer names differ per process start and carry host and pid', () => {
   assert.match(consumerName({ DYNO: 'worker.1' }), new RegExp(`^worker\\.1-${process.pid}-[0-9a-f]{8}$`))
 })
