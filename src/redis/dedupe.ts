@@ -2,6 +2,7 @@ import type { RedisClient } from './connect.js'
 import type { Outcome } from '../../machines/types.js'
 import { tag } from './keys.js'
 import { packLists } from './msgpack.js'
+import { Script } from './script.js'
 
 /**
  * Deduplication marks of one group, in time buckets: hashes `{orders}:dedupe:<group>:<width>:<n>`
@@ -86,7 +87,7 @@ export function buckets(target: DedupeTarget, rules: DedupeRules, now: number): 
  * to the current bucket (KEYS[2]) in one HSET. Answers one digit per entry: 1 run, 2 done, 0 in progress.
  * ARGV: now, claim lapse (ms), KEYS[2]'s expiry, then [ids, entry ids] packed (src/redis/msgpack.ts).
  */
-const CLAIM = `
+const CLAIM = new Script(`
 local now, lapse = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lists = cmsgpack.unpack(ARGV[4])
 local ids, mine = lists[1], lists[2]
@@ -131,7 +132,7 @@ for from = 1, #write, ${CHUNK} do
   redis.call('HSET', KEYS[2], unpack(write, from, math.min(from + ${CHUNK} - 1, #write)))
 end
 if #write > 0 then redis.call('PEXPIREAT', KEYS[2], ARGV[3]) end
-return table.concat(out)`
+return table.concat(out)`)
 
 /** What the claim decided for one entry: run its handler, or skip it and why. */
 export type Claim = 'run' | 'done' | 'in-progress'
@@ -150,8 +151,8 @@ export async function claimIds(
   if (entries.length === 0) return []
   const { keys, expireAt } = buckets(target, rules, now)
   const packed = packLists([entries.map((e) => e.id), entries.map((e) => e.entryId)])
-  const digits = (await redis.eval(
-    CLAIM,
+  const digits = (await CLAIM.run(
+    redis,
     keys.length,
     ...keys,
     now,
@@ -171,7 +172,7 @@ export async function claimIds(
  * message is always remembered as done. KEYS: the stream, the four buckets, the aged one; ARGV: the
  * group, KEYS[3]'s expiry, then [done ids, released ids, entry ids] packed.
  */
-const SETTLE = `
+const SETTLE = new Script(`
 local lists = cmsgpack.unpack(ARGV[3])
 local done, released, acks = lists[1], lists[2], lists[3]
 for from = 1, #done, ${CHUNK / 2} do
@@ -193,7 +194,7 @@ local acked = 0
 for from = 1, #acks, ${CHUNK} do
   acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(acks, from, math.min(from + ${CHUNK} - 1, #acks)))
 end
-return acked`
+return acked`)
 
 /** XACKs the settled entries; with deduplication on (ttlMs > 0) also its bookkeeping, in the same call. */
 export async function settleBatch(
@@ -211,8 +212,8 @@ export async function settleBatch(
   const done = outcomes.filter((o) => o.status === 'ok' && !o.duplicate).map((o) => o.id)
   const released = outcomes.filter((o) => o.status === 'dead').map((o) => o.id)
   const { keys, aged, expireAt } = buckets(target, rules, now)
-  return (await redis.eval(
-    SETTLE,
+  return (await SETTLE.run(
+    redis,
     keys.length + 2,
     target.stream,
     ...keys,
