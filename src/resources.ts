@@ -1,4 +1,5 @@
 import type { Sequelize } from 'sequelize'
+import { ClaimsAhead } from './actors/claimAhead.js'
 import type { Config, ConsumerConfig } from './config.js'
 import { childFor, type Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
@@ -29,6 +30,8 @@ export class Resources {
   readonly confirmer: BackupConfirmer | null
   /** Notices when the server behind a stream changed (a failover) and re-sends what it lacks. */
   readonly failovers: FailoverWatch
+  /** The dedupe claim of each consumer's batch just read, sent before the machine steps to processing. */
+  readonly claimsAhead = new ClaimsAhead()
   /**
    * Group creation and the start-up recovery it may bring, in progress, by stream and group: the
    * read loops of a consumer starting together wait for one another's (src/actors/startConsumer.ts).

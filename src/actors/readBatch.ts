@@ -53,7 +53,13 @@ export const readBatch = (res: Resources) =>
       }, limitMs)
     })
     try {
-      const binary = res.consumer(input.name).payloadFormat === 'binary'
+      const rules = res.consumer(input.name)
+      const binary = rules.payloadFormat === 'binary'
+      // The batch's dedupe claim goes out now, while the machine steps on (src/actors/claimAhead.ts).
+      const claimAhead = (entries: Entry[]) => {
+        if (entries.length > 0) res.claimsAhead.start(input.name, res.redis, input, entries, rules)
+        return entries
+      }
       // BLOCK only when blockMs is given: a read without it returns at once, with what is there.
       const read = async (count: number, blockMs?: number): Promise<Entry[]> => {
         const block = blockMs === undefined ? [] : ['BLOCK', blockMs]
@@ -77,7 +83,7 @@ export const readBatch = (res: Resources) =>
         return decodeReply((await client.call('XREADGROUP', ...args)) as StreamReply)
       }
       const entries = await Promise.race([read(input.count, block), deadline])
-      if (entries.length !== 1 || entries.length >= input.count) return entries
+      if (entries.length !== 1 || entries.length >= input.count) return claimAhead(entries)
       // Redis wakes a blocked reader at the first entry a pipeline of XADDs adds, and writes that reply
       // only once it has run the whole pipeline: the rest are in the stream by now. One read without
       // BLOCK takes them into this batch instead of leaving them for the next turn of the loop (a whole
@@ -85,7 +91,7 @@ export const readBatch = (res: Resources) =>
       // such a wake-up: entries added together (a script, as publishMany sends them, or MULTI) wake
       // the reader once they are all in, and a read that did not block took what there was.
       const more = await Promise.race([read(input.count - entries.length), deadline])
-      return more.length === 0 ? entries : entries.concat(more)
+      return claimAhead(more.length === 0 ? entries : entries.concat(more))
     } catch (err) {
       throw classify(err, `XREADGROUP ${input.stream} ${input.group}`)
     } finally {
