@@ -124,7 +124,8 @@ export class HandlerPool {
     const limitMs = batch.timeoutMs + WATCHDOG_GRACE_MS
     const startWatch = alone ? watchFromStart(limitMs) : null
     if (startWatch) task.started = startWatch.started
-    const watchdog = startWatch?.signal ?? AbortSignal.timeout(limitMs)
+    const watch = startWatch ?? watchFor(limitMs)
+    const watchdog = watch.signal
     try {
       result = (await this.piscina.run(task, { signal: watchdog })) as BatchResult
       // The task's run time is its slowest message's (they start together); a re-run alone says
@@ -152,7 +153,7 @@ export class HandlerPool {
         failures: entries.map((_, index) => ({ index, error, permanent: false })),
       }
     } finally {
-      startWatch?.stop()
+      watch.stop()
     }
     return toOutcomes(entries, result)
   }
@@ -197,6 +198,17 @@ interface AtomicsWaitAsync {
     value: number,
     timeoutMs: number,
   ): { async: false; value: string } | { async: true; value: Promise<string> }
+}
+
+/**
+ * A watchdog that fires `ms` from now, until `stop()` once the task settled. Not
+ * AbortSignal.timeout(): its timer cannot be cleared, so each batch would leave one behind for the
+ * whole handler timeout (tens of seconds), thousands at a time under load.
+ */
+function watchFor(ms: number): { signal: AbortSignal; stop(): void } {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), ms).unref()
+  return { signal: controller.signal, stop: () => clearTimeout(timer) }
 }
 
 /**
