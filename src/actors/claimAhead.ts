@@ -1,4 +1,4 @@
-import type { Entry, HandlerFailure } from '../../machines/types.js'
+import type { Entry, Outcome } from '../../machines/types.js'
 import type { ConsumerConfig } from '../config.js'
 import { entryProblem } from '../payload.js'
 import { claimIds, dedupeRules, type Claim, type DedupeTarget } from '../redis/dedupe.js'
@@ -6,17 +6,25 @@ import type { RedisClient } from '../redis/connect.js'
 
 /** A batch split by what can reach the handler: entries that cannot be messages, and the rest. */
 export interface Sorted {
-  /** Entries that cannot be messages (src/payload.ts), by entry id, with why. */
-  rejected: Map<string, HandlerFailure>
+  /** Entries that cannot be messages (src/payload.ts), by entry id: dead, with why. */
+  rejected: Map<string, Outcome>
   present: Entry[]
 }
 
 export function sortBatch(entries: Entry[], rules: ConsumerConfig): Sorted {
-  const rejected = new Map<string, HandlerFailure>()
+  const rejected = new Map<string, Outcome>()
   const present: Entry[] = []
   for (const e of entries) {
-    const problem = entryProblem(e, rules)
-    if (problem) rejected.set(e.entryId, problem)
+    const error = entryProblem(e, rules)
+    if (error)
+      rejected.set(e.entryId, {
+        entryId: e.entryId,
+        id: e.id,
+        status: 'dead',
+        durationMs: 0,
+        attempt: e.attempt,
+        error,
+      })
     else present.push(e)
   }
   return { rejected, present }

@@ -1,5 +1,5 @@
 import { fromPromise } from 'xstate'
-import type { Entry, HandlerFailure, Outcome, ProcessInput } from '../../machines/types.js'
+import type { Outcome, ProcessInput } from '../../machines/types.js'
 import { claimIds, dedupeRules, type Claim } from '../redis/dedupe.js'
 import { classify } from '../redis/errors.js'
 import type { Resources } from '../resources.js'
@@ -46,16 +46,9 @@ export const processBatch = (res: Resources) =>
       log.info({ ids: skipped.map((e) => e.id) }, 'duplicate messages acked without running')
     log.debug({ count: ran.length }, 'batch processed')
     if (ran.length === input.entries.length) return ran
-    const byEntry = new Map<string, Outcome>()
-    for (const e of input.entries) {
-      const problem = rejected.get(e.entryId)
-      if (problem) byEntry.set(e.entryId, deadOutcome(e, problem))
-    }
+    // The sorting is this batch's alone (taken once), so its map of dead entries can collect the rest.
+    const byEntry = rejected
     for (const o of ran) byEntry.set(o.entryId, o)
     for (const o of skipped) byEntry.set(o.entryId, o)
     return input.entries.map((e) => byEntry.get(e.entryId)!)
   })
-
-function deadOutcome(e: Entry, error: HandlerFailure): Outcome {
-  return { entryId: e.entryId, id: e.id, status: 'dead', durationMs: 0, attempt: e.attempt, error }
-}
