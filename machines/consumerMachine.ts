@@ -116,7 +116,10 @@ const consumerSetup = setup({
     claimDue: fromPromise<Entry[], ClaimInput>(notProvided('claimDue')),
     /** XREADGROUP … COUNT n BLOCK ms STREAMS s > */
     readBatch: fromPromise<Entry[], ReadInput>(notProvided('readBatch')),
-    /** Runs the batch in the handler's worker pool; one outcome per entry, never rejects for a handler error. */
+    /**
+     * Runs the batch in the handler's worker pool (src/ may have started that run as the batch was
+     * read: this step then waits for it); one outcome per entry, never rejects for a handler error.
+     */
     processBatch: fromPromise<Outcome[], ProcessInput>(notProvided('processBatch')),
     /** Writes dead messages to the dead-letter stream. */
     deadLetter: fromPromise<void, SettleInput>(notProvided('deadLetter')),

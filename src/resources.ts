@@ -1,5 +1,5 @@
 import type { Sequelize } from 'sequelize'
-import { ClaimsAhead } from './actors/claimAhead.js'
+import { BatchesAhead } from './actors/batchAhead.js'
 import type { Config, ConsumerConfig } from './config.js'
 import { childFor, type Logger } from './log.js'
 import type { HandlerPool } from './pool/handlerPool.js'
@@ -30,8 +30,8 @@ export class Resources {
   readonly confirmer: BackupConfirmer | null
   /** Notices when the server behind a stream changed (a failover) and re-sends what it lacks. */
   readonly failovers: FailoverWatch
-  /** The dedupe claim of each consumer's batch just read, sent before the machine steps to processing. */
-  readonly claimsAhead = new ClaimsAhead()
+  /** The work of each consumer's batch just read (claim, pool run), started before the machine steps to processing. */
+  readonly batchesAhead = new BatchesAhead()
   /**
    * Group creation and the start-up recovery it may bring, in progress, by stream and group: the
    * read loops of a consumer starting together wait for one another's (src/actors/startConsumer.ts).
@@ -140,6 +140,18 @@ export class Resources {
     const c = this.consumers.get(name)
     if (!c) throw new Error(`unknown consumer "${name}"`)
     return c
+  }
+
+  /**
+   * Whether consumer `name` is this daemon's only read loop on its stream and group: the pending
+   * entries of the daemon's Redis consumer there are then all its own (src/redis/freshClaims.ts).
+   */
+  readsAlone(name: string): boolean {
+    const c = this.consumer(name)
+    if (c.readers > 1) return false
+    for (const other of this.consumers.values())
+      if (other !== c && other.stream === c.stream && other.group === c.group) return false
+    return true
   }
 
   pool(name: string): HandlerPool {

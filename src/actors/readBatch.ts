@@ -5,6 +5,7 @@ import { BrokerError } from '../errors.js'
 import type { Redis } from '../redis/connect.js'
 import { decodeBinaryEntry, decodeReply, type BufferEntry, type StreamReply } from '../redis/entries.js'
 import { classify } from '../redis/errors.js'
+import { freshClaimArgs, readWithClaims, type FreshClaims } from '../redis/freshClaims.js'
 import type { Resources } from '../resources.js'
 
 /** XREADGROUP's reply with buffers: [[stream, entries]]. */
@@ -13,7 +14,8 @@ type BufferReply = [Buffer, BufferEntry[]][]
 /**
  * XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS s > on the consumer's own connection. When the actor
  * is stopped (shutdown), the connection is dropped so the blocked read ends at once and nothing more
- * is read; an entry Redis delivered in that instant stays in the PEL.
+ * is read; an entry Redis delivered in that instant stays in the PEL. A batch read is claimed for
+ * deduplication and started in the pool before this step resolves (src/actors/batchAhead.ts).
  *
  * A read that outlasts its BLOCK by `redis.timeoutMs` is on a connection ioredis cannot see is dead
  * (a frozen master, a partition, a failover it missed): the connection is dropped, the read fails
@@ -55,9 +57,19 @@ export const readBatch = (res: Resources) =>
     try {
       const rules = res.consumer(input.name)
       const binary = rules.payloadFormat === 'binary'
-      // The batch's dedupe claim goes out now, while the machine steps on (src/actors/claimAhead.ts).
-      const claimAhead = (entries: Entry[]) => {
-        if (entries.length > 0) res.claimsAhead.start(input.name, res.redis, input, entries, rules)
+      // Redis claims the batch right behind the read when the loop has caught up (src/redis/freshClaims.ts).
+      const cursor =
+        !binary && rules.dedupeTtlMs > 0 && res.readsAlone(input.name)
+          ? res.batchesAhead.freshCursor(input.name)
+          : null
+      let fresh: FreshClaims | null = null
+      // The batch's claim (if it did not come with the read) and pool run start now, before the
+      // machine steps to processing (src/actors/batchAhead.ts).
+      const startAhead = async (entries: Entry[]) => {
+        res.batchesAhead.read(input.name, entries, input.count)
+        if (entries.length === 0) return entries
+        const { name, stream, group, consumer } = input
+        await res.batchesAhead.start(res, { name, stream, group, consumer, entries }, fresh, signal)
         return entries
       }
       // BLOCK only when blockMs is given: a read without it returns at once, with what is there.
@@ -80,10 +92,23 @@ export const readBatch = (res: Resources) =>
           const reply = (await client.callBuffer('XREADGROUP', ...args)) as BufferReply | null
           return (reply?.[0]?.[1] ?? []).map((e) => decodeBinaryEntry(e))
         }
+        if (cursor !== null) {
+          // A second read's claim covers the first read's entries too (they are after the cursor).
+          const read = await readWithClaims(client, args, freshClaimArgs(input, rules, cursor, input.count))
+          fresh = read.claims
+          if (read.error && res.batchesAhead.firstFailure(input.name))
+            res
+              .logFor(input.name)
+              .warn(
+                { err: read.error },
+                'the claim behind the read failed; batches are claimed with a call of their own meanwhile',
+              )
+          return decodeReply(read.reply as StreamReply)
+        }
         return decodeReply((await client.call('XREADGROUP', ...args)) as StreamReply)
       }
       const entries = await Promise.race([read(input.count, block), deadline])
-      if (entries.length !== 1 || entries.length >= input.count) return claimAhead(entries)
+      if (entries.length !== 1 || entries.length >= input.count) return await startAhead(entries)
       // Redis wakes a blocked reader at the first entry a pipeline of XADDs adds, and writes that reply
       // only once it has run the whole pipeline: the rest are in the stream by now. One read without
       // BLOCK takes them into this batch instead of leaving them for the next turn of the loop (a whole
@@ -91,7 +116,7 @@ export const readBatch = (res: Resources) =>
       // such a wake-up: entries added together (a script, as publishMany sends them, or MULTI) wake
       // the reader once they are all in, and a read that did not block took what there was.
       const more = await Promise.race([read(input.count - entries.length), deadline])
-      return claimAhead(more.length === 0 ? entries : entries.concat(more))
+      return await startAhead(more.length === 0 ? entries : entries.concat(more))
     } catch (err) {
       throw classify(err, `XREADGROUP ${input.stream} ${input.group}`)
     } finally {

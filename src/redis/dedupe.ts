@@ -18,10 +18,10 @@ import { Script } from './script.js'
 const CLAIM_MARGIN_MS = 60_000
 
 /** How far the clocks of daemons may disagree: a bucket is looked up, and kept, this much longer. */
-const CLOCK_SKEW_MS = 60_000
+export const CLOCK_SKEW_MS = 60_000
 
 /** A completed id. Any other value is a claim, `<lapse ms>:<entry id>`. */
-const DONE = 'd'
+export const DONE = 'd'
 
 /** Elements per Lua unpack(): far below its stack limit whatever a batch holds. */
 const CHUNK = 1000
@@ -80,65 +80,72 @@ export function buckets(target: DedupeTarget, rules: DedupeRules, now: number): 
 }
 
 /**
- * Claims each message id for one entry before its handler runs, for the whole batch in one call:
- * `done` in any bucket → skip; claimed by this same entry (re-delivered after a failure) or by a
- * claim that lapsed (its claimer died) → claim again and run; claimed by another entry, which will
- * complete it → skip; unknown → claim and run. An id twice in one batch runs once. New claims go
- * to the current bucket (KEYS[2]) in one HSET. Answers one digit per entry: 1 run, 2 done, 0 in progress.
- * ARGV: now, claim lapse (ms), KEYS[2]'s expiry, then [ids, entry ids] packed (src/redis/msgpack.ts).
+ * The claim, as a Lua function both claim scripts define: each message id is claimed for one entry
+ * before its handler runs, for the whole batch at once: `done` in any bucket → skip; claimed by this
+ * same entry (re-delivered after a failure) or by a claim that lapsed (its claimer died) → claim
+ * again and run; claimed by another entry, which will complete it → skip; unknown → claim and run.
+ * An id twice in one batch runs once. Reads the buckets `reads`, writes the new claims to `into` in
+ * one HSET. Answers one digit per entry: 1 run, 2 done, 0 in progress.
  */
-const CLAIM = new Script(`
-local now, lapse = tonumber(ARGV[1]), tonumber(ARGV[2])
-local lists = cmsgpack.unpack(ARGV[4])
-local ids, mine = lists[1], lists[2]
-local n = #ids
-local found = {}
-for b = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[b]) == 1 then
-    for from = 1, n, ${CHUNK} do
-      local to = math.min(from + ${CHUNK} - 1, n)
-      local values = redis.call('HMGET', KEYS[b], unpack(ids, from, to))
-      for i = from, to do
-        local v = values[i - from + 1]
-        if v and (found[i] == nil or v == '${DONE}') then found[i] = v end
+export const CLAIM_FUNCTION = `
+local function claim(ids, mine, now, lapse, reads, into, expireAt)
+  local n = #ids
+  local found = {}
+  for b = 1, #reads do
+    if redis.call('EXISTS', reads[b]) == 1 then
+      for from = 1, n, ${CHUNK} do
+        local to = math.min(from + ${CHUNK} - 1, n)
+        local values = redis.call('HMGET', reads[b], unpack(ids, from, to))
+        for i = from, to do
+          local v = values[i - from + 1]
+          if v and (found[i] == nil or v == '${DONE}') then found[i] = v end
+        end
       end
     end
   end
-end
-local out, write, taken = {}, {}, {}
-for i = 1, n do
-  local id, v = ids[i], found[i]
-  local run
-  if taken[id] then
-    run = false
-  elseif v == '${DONE}' then
-    out[i] = 2
-  elseif v == nil then
-    run = true
-  else
-    local sep = string.find(v, ':', 1, true)
-    run = string.sub(v, sep + 1) == mine[i] or tonumber(string.sub(v, 1, sep - 1)) <= now
+  local out, write, taken = {}, {}, {}
+  for i = 1, n do
+    local id, v = ids[i], found[i]
+    local run
+    if taken[id] then
+      run = false
+    elseif v == '${DONE}' then
+      out[i] = 2
+    elseif v == nil then
+      run = true
+    else
+      local sep = string.find(v, ':', 1, true)
+      run = string.sub(v, sep + 1) == mine[i] or tonumber(string.sub(v, 1, sep - 1)) <= now
+    end
+    if run == true then
+      out[i] = 1
+      taken[id] = true
+      write[#write + 1] = id
+      write[#write + 1] = (now + lapse) .. ':' .. mine[i]
+    elseif run == false then
+      out[i] = 0
+    end
   end
-  if run == true then
-    out[i] = 1
-    taken[id] = true
-    write[#write + 1] = id
-    write[#write + 1] = (now + lapse) .. ':' .. mine[i]
-  elseif run == false then
-    out[i] = 0
+  for from = 1, #write, ${CHUNK} do
+    redis.call('HSET', into, unpack(write, from, math.min(from + ${CHUNK} - 1, #write)))
   end
-end
-for from = 1, #write, ${CHUNK} do
-  redis.call('HSET', KEYS[2], unpack(write, from, math.min(from + ${CHUNK} - 1, #write)))
-end
-if #write > 0 then redis.call('PEXPIREAT', KEYS[2], ARGV[3]) end
-return table.concat(out)`)
+  if #write > 0 then redis.call('PEXPIREAT', into, expireAt) end
+  return table.concat(out)
+end`
+
+/**
+ * Claims a batch's ids (CLAIM_FUNCTION), new claims going to the current bucket (KEYS[2]).
+ * ARGV: now, claim lapse (ms), KEYS[2]'s expiry, then [ids, entry ids] packed (src/redis/msgpack.ts).
+ */
+const CLAIM = new Script(`${CLAIM_FUNCTION}
+local lists = cmsgpack.unpack(ARGV[4])
+return claim(lists[1], lists[2], tonumber(ARGV[1]), tonumber(ARGV[2]), KEYS, KEYS[2], ARGV[3])`)
 
 /** What the claim decided for one entry: run its handler, or skip it and why. */
 export type Claim = 'run' | 'done' | 'in-progress'
 
 /** The script answers with one digit per entry: a string is far cheaper to parse than an array. */
-const CLAIMS: Record<string, Claim> = { 1: 'run', 2: 'done', 0: 'in-progress' }
+export const CLAIMS: Record<string, Claim> = { 1: 'run', 2: 'done', 0: 'in-progress' }
 
 /** Returns, per entry (same order), whether its handler should run or why not. */
 export async function claimIds(

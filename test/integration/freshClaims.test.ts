@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { createActor, toPromise } from 'xstate'
+import type { Entry } from '../../machines/types.js'
+import { readBatch } from '../../src/actors/readBatch.js'
+import { loadConfig } from '../../src/config.js'
+import { createPools } from '../../src/pool/pools.js'
+import { bucketWidthMs, dedupeRules, readMark, settleBatch } from '../../src/redis/dedupe.js'
+import { decodeReply, type StreamReply } from '../../src/redis/entries.js'
+import { freshClaimArgs, readWithClaims } from '../../src/redis/freshClaims.js'
+import { Resources } from '../../src/resources.js'
+import { FIXTURES, writeConfig } from '../support/daemon.js'
+import { testLogger } from '../support/postgres.js'
+import { REDIS_URL, readAll, testRedis } from '../support/redis.js'
+
+/** One `json` consumer "orders" whose loop has read once and found the stream drained. */
+async function caughtUp(t: TestContext, consumers: Record<string, unknown>[] = []) {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const file = writeConfig(t, {
+    consumers: [
+      {
+        name: 'orders',
+        stream,
+        group: 'g',
+        handler: path.join(FIXTURES, 'ok.mjs'),
+        payloadFormat: 'json',
+        concurrency: 1,
+      },
+      ...consumers.map((c) => ({ stream, group: 'g', handler: path.join(FIXTURES, 'ok.mjs'), ...c })),
+    ],
+  })
+  const config = loadConfig({ file, env: { REDIS_URL, ACKSTATE_STORE_ENABLED: 'false' } })
+  const res = new Resources(config, testLogger('info').log, createPools(config))
+  t.after(() => res.close(true))
+  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM')
+  const input = { name: 'orders', stream, group: 'g', consumer: 'c', count: 10, blockMs: 100 }
+  const read = () => toPromise(createActor(readBatch(res), { input }).start())
+  const add = (id: string, payload = '{}') =>
+    redis.xadd(stream, '*', 'id', id, 'payload', payload, 'seen', seen)
+  await add('first')
+  const first = await read()
+  const rules = dedupeRules(config.consumers[0]!)
+  const work = await (res.batchesAhead.take('orders', first)?.work ??
+    Promise.reject(new Error('nothing started')))
+  // Settled as the acking step does: its id is done.
+  await settleBatch(redis, { stream, group: 'g' }, work.ran, rules)
+  return { redis, stream, seen, res, read, add, rules, target: { stream, group: 'g' }, config }
+}
+
+/** The batch's work, started by the read; and whether its claims came with the read. */
+async function workOf(res: Resources, entries: Entry[]) {
+  const ahead = res.batchesAhead.take('orders', entries)
+  assert.ok(ahead, 'the read started the batch')
+  return { fresh: ahead.fresh, work: await ahead.work, rejected: [...ahead.rejected.keys()] }
+}
+
+test('once the loop has caught up, Redis claims a batch right behind the read that delivers it', async (t) => {
+  const { redis, res, read, add, rules, target, seen } = await caughtUp(t)
+  await add('o-1')
+  await add('o-2')
+  const batch = await read()
+  const { fresh, work } = await workOf(res, batch)
+  assert.equal(fresh, true, 'the claims came with the read')
+  assert.deepEqual(
+    work.ran.map((o) => o.id),
+    ['o-1', 'o-2'],
+  )
+  for (const e of batch) {
+    const mark = await readMark(redis, target, e.id, rules)
+    assert.equal(typeof mark === 'object' && mark?.entryId, e.entryId, `${e.id} is claimed by its entry`)
+  }
+  assert.equal((await readAll(redis, seen)).length, 3)
+})
+
+test('behind the read, a done id is skipped and an id twice in a batch runs once', async (t) => {
+  const { res, read, add } = await caughtUp(t)
+  await add('first')
+  await add('twice')
+  await add('twice')
+  const batch = await read()
+  const { fresh, work } = await workOf(res, batch)
+  assert.equal(fresh, true)
+  assert.deepEqual(
+    work.ran.map((o) => o.entryId),
+    [batch[1]!.entryId],
+  )
+  assert.deepEqual(
+    work.skipped.map((o) => [o.entryId, o.status === 'ok' && o.duplicate]),
+    [
+      [batch[0]!.entryId, 'done'],
+      [batch[2]!.entryId, 'in-progress'],
+    ],
+  )
+})
+
+test('entries handed over from a dead daemon and retries are not claimed behind a read', async (t) => {
+  const { redis, stream, res, read, add, rules, target } = await caughtUp(t)
+  // An entry a dead daemon read, handed over to this one as reclaimOrphans does (IDLE makes it due).
+  await add('orphan')
+  const reply = await redis.xreadgroup('GROUP', 'g', 'dead', 'COUNT', 1, 'STREAMS', stream, '>')
+  const [orphan] = decodeReply(reply as StreamReply)
+  await redis.xclaim(stream, 'g', 'c', 0, orphan!.entryId, 'IDLE', 365 * 24 * 3600 * 1000, 'JUSTID')
+  await add('o-1')
+  const batch = await read()
+  assert.deepEqual(
+    batch.map((e) => e.id),
+    ['o-1'],
+  )
+  const { fresh } = await workOf(res, batch)
+  assert.equal(fresh, true)
+  assert.equal(await readMark(redis, target, 'orphan', rules), null, 'the orphan waits for its own claim')
+})
+
+test('an entry that cannot be a message is not claimed behind the read; one of the same id runs', async (t) => {
+  const { redis, res, read, add, rules, target } = await caughtUp(t)
+  await add('same', 'not json')
+  await add('same', '{}')
+  const batch = await read()
+  const { fresh, work, rejected } = await workOf(res, batch)
+  assert.equal(fresh, true)
+  assert.deepEqual(rejected, [batch[0]!.entryId])
+  assert.deepEqual(
+    work.ran.map((o) => o.entryId),
+    [batch[1]!.entryId],
+  )
+  const mark = await readMark(redis, target, 'same', rules)
+  assert.equal(typeof mark === 'object' && mark?.entryId, batch[1]!.entryId)
+})
+
+test('a claim Redis made for an entry the daemon rejects is taken back before the batch is claimed again', async (t) => {
+  const { redis, res, read, add, rules, target } = await caughtUp(t)
+  // Lua's JSON decoder takes `nan`; JSON.parse does not, so the daemon dead-letters it.
+  await add('same', 'nan')
+  await add('same', '{}')
+  const batch = await read()
+  const { fresh, work, rejected } = await workOf(res, batch)
+  assert.equal(fresh, false, 'the claims behind the read did not cover the batch')
+  assert.deepEqual(rejected, [batch[0]!.entryId])
+  assert.deepEqual(
+    work.ran.map((o) => o.entryId),
+    [batch[1]!.entryId],
+    'the entry of the same id runs',
+  )
+  const mark = await readMark(redis, target, 'same', rules)
+  assert.equal(typeof mark === 'object' && mark?.entryId, batch[1]!.entryId)
+})
+
+test('after SCRIPT FLUSH a batch is claimed the usual way, and the next read is claimed behind again', async (t) => {
+  const { redis, res, read, add } = await caughtUp(t)
+  await redis.script('FLUSH')
+  // Two entries: a read of one would read again at once, and that read's claim would find the
+  // script loaded already.
+  await add('o-1')
+  await add('o-1b')
+  const batch = await read()
+  const first = await workOf(res, batch)
+  assert.equal(first.fresh, false)
+  assert.deepEqual(
+    first.work.ran.map((o) => o.id),
+    ['o-1', 'o-1b'],
+  )
+  await add('o-2')
+  const next = await read()
+  const second = await workOf(res, next)
+  assert.equal(second.fresh, true, 'the script was loaded again')
+  assert.deepEqual(
+    second.work.ran.map((o) => o.id),
+    ['o-2'],
+  )
+})
+
+test('a consumer sharing its stream and group with another loop of the daemon claims the usual way', async (t) => {
+  const { res, read, add } = await caughtUp(t, [{ name: 'audit', payloadFormat: 'json' }])
+  await add('o-1')
+  const batch = await read()
+  const { fresh, work } = await workOf(res, batch)
+  assert.equal(fresh, false)
+  assert.deepEqual(
+    work.ran.map((o) => o.id),
+    ['o-1'],
+  )
+})
+
+test('the script declines when the Redis clock is not near the buckets it was given', async (t) => {
+  const { redis, stream, config, add } = await caughtUp(t)
+  await add('o-1')
+  const rules = config.consumers[0]!
+  const width = bucketWidthMs(dedupeRules(rules))
+  const target = { stream, group: 'g', consumer: 'c' }
+  const readArgs = ['GROUP', 'g', 'c', 'COUNT', 10, 'STREAMS', stream, '>']
+  const far = await readWithClaims(
+    redis,
+    readArgs,
+    freshClaimArgs(target, rules, '0-0', 10, Date.now() + 5 * width),
+  )
+  assert.equal(far.claims, null)
+  assert.equal(far.error, null)
+  assert.equal((far.reply as [string, unknown[]][])[0]![1].length, 1, 'the read itself is unharmed')
+})
