@@ -1,47 +1,12 @@
 import assert from 'node:assert/strict'
-import path from 'node:path'
-import { test, type TestContext } from 'node:test'
-import { createActor, toPromise } from 'xstate'
-import { readBatch } from '../../src/actors/readBatch.js'
-import { loadConfig } from '../../src/config.js'
-import { createPools } from '../../src/pool/pools.js'
-import { dedupeRules, readMark } from '../../src/redis/dedupe.js'
+import { test } from 'node:test'
+import { readMark } from '../../src/redis/dedupe.js'
 import { decodeReply, type StreamReply } from '../../src/redis/entries.js'
-import { Resources } from '../../src/resources.js'
-import { FIXTURES, writeConfig } from '../support/daemon.js'
-import { testLogger } from '../support/postgres.js'
-import { REDIS_URL, readAll, testRedis } from '../support/redis.js'
-
-/** Resources for one `json` consumer "orders" on a fresh stream, with its real handler pool. */
-async function setup(t: TestContext, over: Record<string, unknown> = {}) {
-  const { redis, key } = testRedis(t)
-  const stream = key('orders')
-  const seen = key('seen')
-  const file = writeConfig(t, {
-    consumers: [
-      {
-        name: 'orders',
-        stream,
-        group: 'g',
-        handler: path.join(FIXTURES, 'ok.mjs'),
-        payloadFormat: 'json',
-        concurrency: 1,
-        ...over,
-      },
-    ],
-  })
-  const config = loadConfig({ file, env: { REDIS_URL, ACKSTATE_STORE_ENABLED: 'false' } })
-  const res = new Resources(config, testLogger('info').log, createPools(config))
-  t.after(() => res.close(true))
-  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM')
-  const input = { name: 'orders', stream, group: 'g', consumer: 'c', count: 10, blockMs: 100 }
-  const read = () => toPromise(createActor(readBatch(res), { input }).start())
-  const rules = dedupeRules(config.consumers[0]!)
-  return { redis, stream, seen, res, read, rules, target: { stream, group: 'g' } }
-}
+import { readerSetup } from '../support/reader.js'
+import { readAll } from '../support/redis.js'
 
 test('a batch is claimed and started in the pool as it is read, before the machine steps to processing', async (t) => {
-  const { redis, stream, seen, res, read, rules, target } = await setup(t)
+  const { redis, stream, seen, res, read, rules, target } = await readerSetup(t)
   await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
   await redis.xadd(stream, '*', 'id', 'o-2', 'payload', 'not json', 'seen', seen)
 
@@ -71,7 +36,7 @@ test('a batch is claimed and started in the pool as it is read, before the machi
 })
 
 test('work started ahead serves only the batch it was made for, and only once', async (t) => {
-  const { redis, stream, seen, res, read } = await setup(t, { dedupeTtlMs: 0 })
+  const { redis, stream, seen, res, read } = await readerSetup(t, { dedupeTtlMs: 0 })
   await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
   const entries = await read()
   assert.equal(res.batchesAhead.take('orders', [...entries]), null, 'another array is another batch')
@@ -87,9 +52,8 @@ test('work started ahead serves only the batch it was made for, and only once', 
 })
 
 test('a read stopped before its claim answered starts nothing', async (t) => {
-  const { redis, stream, seen, res } = await setup(t)
+  const { redis, stream, seen, res, input } = await readerSetup(t)
   await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}', 'seen', seen)
-  const input = { name: 'orders', stream, group: 'g', consumer: 'c', count: 10, blockMs: 100 }
   const controller = new AbortController()
   const reply = await redis.xreadgroup('GROUP', 'g', 'c', 'COUNT', 10, 'STREAMS', stream, '>')
   const batch = decodeReply(reply as StreamReply)

@@ -1,53 +1,24 @@
 import assert from 'node:assert/strict'
-import path from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { createActor, toPromise } from 'xstate'
 import type { Entry } from '../../machines/types.js'
-import { readBatch } from '../../src/actors/readBatch.js'
-import { loadConfig } from '../../src/config.js'
-import { createPools } from '../../src/pool/pools.js'
 import { bucketWidthMs, dedupeRules, readMark, settleBatch } from '../../src/redis/dedupe.js'
 import { decodeReply, type StreamReply } from '../../src/redis/entries.js'
 import { freshClaimArgs, readWithClaims } from '../../src/redis/freshClaims.js'
 import { Resources } from '../../src/resources.js'
-import { FIXTURES, writeConfig } from '../support/daemon.js'
-import { testLogger } from '../support/postgres.js'
-import { REDIS_URL, readAll, testRedis } from '../support/redis.js'
+import { readerSetup } from '../support/reader.js'
+import { readAll } from '../support/redis.js'
 
-/** One `json` consumer "orders" whose loop has read once and found the stream drained. */
-async function caughtUp(t: TestContext, consumers: Record<string, unknown>[] = []) {
-  const { redis, key } = testRedis(t)
-  const stream = key('orders')
-  const seen = key('seen')
-  const file = writeConfig(t, {
-    consumers: [
-      {
-        name: 'orders',
-        stream,
-        group: 'g',
-        handler: path.join(FIXTURES, 'ok.mjs'),
-        payloadFormat: 'json',
-        concurrency: 1,
-      },
-      ...consumers.map((c) => ({ stream, group: 'g', handler: path.join(FIXTURES, 'ok.mjs'), ...c })),
-    ],
-  })
-  const config = loadConfig({ file, env: { REDIS_URL, ACKSTATE_STORE_ENABLED: 'false' } })
-  const res = new Resources(config, testLogger('info').log, createPools(config))
-  t.after(() => res.close(true))
-  await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM')
-  const input = { name: 'orders', stream, group: 'g', consumer: 'c', count: 10, blockMs: 100 }
-  const read = () => toPromise(createActor(readBatch(res), { input }).start())
-  const add = (id: string, payload = '{}') =>
-    redis.xadd(stream, '*', 'id', id, 'payload', payload, 'seen', seen)
+/** The reader of test/support/reader.ts, once its loop has read once and found the stream drained. */
+async function caughtUp(t: TestContext, others: Record<string, unknown>[] = []) {
+  const setup = await readerSetup(t, {}, others)
+  const { redis, res, read, add, rules, target } = setup
   await add('first')
   const first = await read()
-  const rules = dedupeRules(config.consumers[0]!)
   const work = await (res.batchesAhead.take('orders', first)?.work ??
     Promise.reject(new Error('nothing started')))
   // Settled as the acking step does: its id is done.
-  await settleBatch(redis, { stream, group: 'g' }, work.ran, rules)
-  return { redis, stream, seen, res, read, add, rules, target: { stream, group: 'g' }, config }
+  await settleBatch(redis, target, work.ran, rules)
+  return setup
 }
 
 /** The batch's work, started by the read; and whether its claims came with the read. */
