@@ -116,6 +116,9 @@ export async function releaseOwnClaims(
   await RELEASE_OWN.run(redis, keys.length, ...keys, ...entries.flatMap((e) => [e.id, e.entryId]))
 }
 
+/** The SHA1 the claim behind a read goes by. */
+export const FRESH_CLAIM_SHA = CLAIM_FRESH.sha
+
 /** What the script decided, by entry id: the message id it claimed and the verdict. */
 export type FreshClaims = Map<string, { id: string; claim: Claim }>
 
@@ -160,8 +163,8 @@ export function parseFreshClaims(reply: unknown): FreshClaims | null {
 /**
  * One XREADGROUP (its arguments as readBatch builds them) with the fresh claim behind it, written
  * together on the reader connection. Resolves with the read's reply and the claims, or null claims
- * when the script failed (NOSCRIPT after a restart or failover loads it for the next read; any other
- * failure is the caller's to log): the batch is then claimed the usual way. A failed read rejects.
+ * when Redis's clock was out of range or the script failed (the error, for the caller to log): the
+ * batch is then claimed the usual way. A failed read rejects.
  */
 export async function readWithClaims(
   reader: RedisClient,
@@ -174,20 +177,25 @@ export async function readWithClaims(
   const client = reader as Redis
   const [numKeys, ...keysAndArgs] = claimArgs
   const reading = client.call('XREADGROUP', ...readArgs)
-  const claiming = client.evalsha(CLAIM_FRESH.sha, numKeys!, ...keysAndArgs).then(
+  const claiming = settled(client.evalsha(CLAIM_FRESH.sha, numKeys!, ...keysAndArgs))
+  const reply = await reading
+  let { claimReply, claimError } = await claiming
+  if (claimError?.message.startsWith('NOSCRIPT')) {
+    // A server that has not run it yet (a restart, a failover, SCRIPT FLUSH): its text goes out
+    // once, to the stream's node, which caches it for the next reads. Run a moment after the read,
+    // it finds the same entries.
+    ;({ claimReply, claimError } = await settled(client.eval(CLAIM_FRESH.lua, numKeys!, ...keysAndArgs)))
+  }
+  if (claimError) return { reply, claims: null, error: claimError }
+  return { reply, claims: parseFreshClaims(claimReply), error: null }
+}
+
+/** A script call's reply or error, never a rejection: the read's outcome decides the step's. */
+const settled = (call: Promise<unknown>) =>
+  call.then(
     (claimReply: unknown) => ({ claimReply, claimError: null }),
     (claimError: Error) => ({ claimReply: null, claimError }),
   )
-  const reply = await reading
-  const { claimReply, claimError } = await claiming
-  if (!claimError) return { reply, claims: parseFreshClaims(claimReply), error: null }
-  if (claimError.message.startsWith('NOSCRIPT')) {
-    // Loads the script for the next read; this batch is claimed the usual way meanwhile.
-    reader.script('LOAD', CLAIM_FRESH.lua).catch(() => {})
-    return { reply, claims: null, error: null }
-  }
-  return { reply, claims: null, error: claimError }
-}
 
 /**
  * Whether the claims cover a batch: every entry the sorting let through has a verdict for its own

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { BatchesAhead } from '../../src/actors/batchAhead.js'
 import { readMark } from '../../src/redis/dedupe.js'
 import { decodeReply, type StreamReply } from '../../src/redis/entries.js'
+import { entry } from '../support/machine.js'
 import { readerSetup } from '../support/reader.js'
 import { readAll } from '../support/redis.js'
 
@@ -64,4 +66,22 @@ test('a read stopped before its claim answered starts nothing', async (t) => {
   const ahead = res.batchesAhead.take('orders', batch)
   await assert.rejects(ahead!.work, /abort/i)
   assert.equal((await readAll(redis, seen)).length, 0, 'the handler never ran')
+})
+
+test('a read loop may have Redis claim behind its next read only once a read came back short', () => {
+  const ahead = new BatchesAhead()
+  assert.equal(ahead.freshCursor('orders'), null, 'a new loop has no cursor')
+  ahead.read('orders', [], 10)
+  assert.equal(ahead.freshCursor('orders'), null, 'an empty first read gives none')
+  ahead.read(
+    'orders',
+    Array.from({ length: 10 }, (_, i) => entry(`${i + 1}-0`)),
+    10,
+  )
+  assert.equal(ahead.freshCursor('orders'), null, 'a full read: a backlog, claimed the usual way')
+  ahead.read('orders', [entry('11-0'), entry('12-0')], 10)
+  assert.equal(ahead.freshCursor('orders'), '12-0', 'a short read: caught up, after its last entry')
+  ahead.read('orders', [], 10)
+  assert.equal(ahead.freshCursor('orders'), '12-0', 'an empty read keeps the cursor')
+  assert.equal(ahead.freshCursor('other'), null, 'each loop has its own')
 })
