@@ -97,10 +97,17 @@ interface Ahead extends Sorted {
   fresh: boolean
 }
 
-/** Where a read loop stands: its last read entry, and whether that read left the stream drained. */
+/**
+ * The largest batch after which the next read has Redis claim behind it. Measured on a 2-core host:
+ * the script costs Redis ~20 µs plus ~15 µs per entry (the usual claim ~8.5 µs per entry), all of it
+ * before the read's answer goes out, against ~0.5 ms of write and round trip it saves.
+ */
+export const FRESH_BATCH_MAX = 32
+
+/** Where a read loop stands: its last read entry, and whether that read was short and small. */
 interface Mark {
   cursor: string
-  short: boolean
+  small: boolean
 }
 
 /**
@@ -130,20 +137,22 @@ export class BatchesAhead {
 
   /**
    * The cursor a read by `name` may have Redis claim behind it (src/redis/freshClaims.ts): the last
-   * entry of its previous read, if that read came back short. A loop working through a backlog
-   * (full reads) claims the usual way, which costs Redis less per entry; a loop that has caught up
-   * waits on every read, and there the claim behind it saves a round trip.
+   * entry of its previous read, if that read came back short and small. A loop that has caught up
+   * waits on every read, and there the claim behind it saves a write and a round trip. Redis runs
+   * that script before it answers the read, though, and it costs more per entry than the usual
+   * claim, so a loop reading larger batches (a backlog, a higher rate) claims the usual way.
    */
   freshCursor(name: string): string | null {
     const mark = this.marks.get(name)
-    return mark?.short ? mark.cursor : null
+    return mark?.small ? mark.cursor : null
   }
 
   /** Records a read of `name` that asked for `count` entries and got `batch`. */
   read(name: string, batch: Entry[], count: number): void {
     const last = batch[batch.length - 1]
     const cursor = last?.entryId ?? this.marks.get(name)?.cursor
-    if (cursor !== undefined) this.marks.set(name, { cursor, short: batch.length < count })
+    if (cursor !== undefined)
+      this.marks.set(name, { cursor, small: batch.length < count && batch.length <= FRESH_BATCH_MAX })
   }
 
   /**

@@ -23,7 +23,7 @@ import { Script } from './script.js'
  *
  * The script cannot see what the read returned, so it finds the entries itself: this consumer's
  * pending entries after `cursor` (the last entry of the loop's previous read) that were delivered
- * once, less than FRESH_MS ago. Entries handed over from a dead daemon (idle for a year) and retries
+ * once, less than FRESH_MS ago, fetched with one XRANGE (a read delivers consecutive entries). Entries handed over from a dead daemon (idle for a year) and retries
  * (delivered more than once) are left out. It claims only entries that can be messages by the rules
  * of src/payload.ts as far as Lua can tell (a payload within maxPayloadBytes; for a `json` consumer,
  * one that parses), so a claim is not left on an id by an entry that will be dead-lettered.
@@ -50,23 +50,30 @@ local at = 2 + (n + 3 - m)
 local maxBytes, json = tonumber(ARGV[9]), ARGV[10] == '1'
 local ids, mine = {}, {}
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '(' .. ARGV[3], '+', ARGV[4], ARGV[2])
+local fresh, first, last = {}, nil, nil
 for _, p in ipairs(pending) do
   if p[4] == 1 and p[3] < ${FRESH_MS} then
-    local e = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]
-    if e then
-      local f, id, payload = e[2], p[1], nil
-      for i = 1, #f - 1, 2 do
-        if f[i] == 'id' then id = f[i + 1] elseif f[i] == 'payload' then payload = f[i + 1] end
-      end
-      local ok
-      if payload == nil then ok = not json
-      elseif #payload > maxBytes then ok = false
-      elseif json then ok = pcall(cjson.decode, payload)
-      else ok = true end
-      if ok then
-        ids[#ids + 1] = id
-        mine[#mine + 1] = p[1]
-      end
+    fresh[p[1]] = true
+    first = first or p[1]
+    last = p[1]
+  end
+end
+-- One range for all of them: a read delivers a run of consecutive entries.
+local entries = first and redis.call('XRANGE', KEYS[1], first, last, 'COUNT', 2 * tonumber(ARGV[4])) or {}
+for _, e in ipairs(entries) do
+  if fresh[e[1]] then
+    local f, id, payload = e[2], e[1], nil
+    for i = 1, #f - 1, 2 do
+      if f[i] == 'id' then id = f[i + 1] elseif f[i] == 'payload' then payload = f[i + 1] end
+    end
+    local ok
+    if payload == nil then ok = not json
+    elseif #payload > maxBytes then ok = false
+    elseif json then ok = pcall(cjson.decode, payload)
+    else ok = true end
+    if ok then
+      ids[#ids + 1] = id
+      mine[#mine + 1] = e[1]
     end
   end
 end

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { BatchesAhead } from '../../src/actors/batchAhead.js'
+import { BatchesAhead, FRESH_BATCH_MAX } from '../../src/actors/batchAhead.js'
 import { readMark } from '../../src/redis/dedupe.js'
 import { decodeReply, type StreamReply } from '../../src/redis/entries.js'
 import { entry } from '../support/machine.js'
@@ -68,7 +68,7 @@ test('a read stopped before its claim answered starts nothing', async (t) => {
   assert.equal((await readAll(redis, seen)).length, 0, 'the handler never ran')
 })
 
-test('a read loop may have Redis claim behind its next read only once a read came back short', () => {
+test('a read loop may have Redis claim behind its next read only after a short, small read', () => {
   const ahead = new BatchesAhead()
   assert.equal(ahead.freshCursor('orders'), null, 'a new loop has no cursor')
   ahead.read('orders', [], 10)
@@ -83,5 +83,8 @@ test('a read loop may have Redis claim behind its next read only once a read cam
   assert.equal(ahead.freshCursor('orders'), '12-0', 'a short read: caught up, after its last entry')
   ahead.read('orders', [], 10)
   assert.equal(ahead.freshCursor('orders'), '12-0', 'an empty read keeps the cursor')
+  const large = Array.from({ length: FRESH_BATCH_MAX + 1 }, (_, i) => entry(`${i + 13}-0`))
+  ahead.read('orders', large, 100)
+  assert.equal(ahead.freshCursor('orders'), null, 'a short read but a large batch: the usual claim')
   assert.equal(ahead.freshCursor('other'), null, 'each loop has its own')
 })
