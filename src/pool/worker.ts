@@ -31,11 +31,19 @@ function load(module: string): Promise<HandlerFn> {
   return loading
 }
 
+/**
+ * Handlers' log lines are written synchronously. Piscina pauses a worker thread between tasks (it
+ * waits on Atomics, not in its event loop), so pino's default asynchronous writes sat unwritten until
+ * the thread's next task, and were lost with it at shutdown if none came.
+ */
+let stdout: ReturnType<typeof pino.destination> | undefined
+
 function loggerFor(task: BatchTask): Logger {
   const key = `${task.consumer}\u0000${task.logLevel}`
   let log = loggers.get(key)
   if (!log) {
-    log = pino({ level: task.logLevel, base: { service: 'ackstate', pid: process.pid } }).child({
+    stdout ??= pino.destination({ dest: 1, sync: true })
+    log = pino({ level: task.logLevel, base: { service: 'ackstate', pid: process.pid } }, stdout).child({
       actor: `consumer-${task.name}`,
       stream: task.stream,
       group: task.group,

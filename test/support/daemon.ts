@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
 import { REDIS_URL } from './redis.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const FIXTURES = path.join(ROOT, 'test/fixtures/handlers')
 const CLI = path.join(ROOT, 'src/cli.ts')
 
