@@ -21,7 +21,7 @@ const CLAIM_MARGIN_MS = 60_000
 export const CLOCK_SKEW_MS = 60_000
 
 /** A completed id. Any other value is a claim, `<lapse ms>:<entry id>`. */
-export const DONE = 'd'
+const DONE = 'd'
 
 /** Elements per Lua unpack(): far below its stack limit whatever a batch holds. */
 const CHUNK = 1000
@@ -67,11 +67,15 @@ export interface Buckets {
   expireAt: number
 }
 
+/** Bucket `n` of a group's marks, `width` ms wide: the span [n·width, (n+1)·width). */
+export const bucketKey = (target: DedupeTarget, width: number, n: number) =>
+  `${tag(target.stream)}:dedupe:${target.group}:${width}:${n}`
+
 /** The buckets a claim or settle at `now` reads and writes. */
 export function buckets(target: DedupeTarget, rules: DedupeRules, now: number): Buckets {
   const width = bucketWidthMs(rules)
   const n = Math.floor(now / width)
-  const key = (i: number) => `${tag(target.stream)}:dedupe:${target.group}:${width}:${i}`
+  const key = (i: number) => bucketKey(target, width, i)
   return {
     keys: [key(n + 1), key(n), key(n - 1), key(n - 2)],
     aged: key(n - 3),

@@ -1,11 +1,11 @@
 import type { Entry } from '../../machines/types.js'
 import type { ConsumerConfig } from '../config.js'
-import { tag } from './keys.js'
 import type { Redis, RedisClient } from './connect.js'
 import {
   CLAIM_FUNCTION,
   CLAIMS,
   CLOCK_SKEW_MS,
+  bucketKey,
   bucketWidthMs,
   dedupeRules,
   type Claim,
@@ -23,10 +23,11 @@ import { Script } from './script.js'
  *
  * The script cannot see what the read returned, so it finds the entries itself: this consumer's
  * pending entries after `cursor` (the last entry of the loop's previous read) that were delivered
- * once, less than FRESH_MS ago, fetched with one XRANGE (a read delivers consecutive entries). Entries handed over from a dead daemon (idle for a year) and retries
- * (delivered more than once) are left out. It claims only entries that can be messages by the rules
- * of src/payload.ts as far as Lua can tell (a payload within maxPayloadBytes; for a `json` consumer,
- * one that parses), so a claim is not left on an id by an entry that will be dead-lettered.
+ * once, less than FRESH_MS ago, fetched with one XRANGE (a read delivers consecutive entries).
+ * Entries handed over from a dead daemon (idle for a year) and retries (delivered more than once)
+ * are left out. It claims only entries that can be messages by the rules of src/payload.ts as far
+ * as Lua can tell (a payload within maxPayloadBytes; for a `json` consumer, one that parses), so a
+ * claim is not left on an id by an entry that will be dead-lettered.
  *
  * It takes its clock from Redis (TIME), since the read before it may have blocked for seconds, and
  * picks the bucket to write by that clock among those the caller named. The daemon uses a verdict
@@ -102,7 +103,7 @@ return 0`)
 /** The buckets a fresh claim made around `now` may have written: n+3 … n−3. */
 function bucketKeys(target: DedupeTarget, width: number, n: number): string[] {
   const keys: string[] = []
-  for (let i = n + 3; i >= n - 3; i--) keys.push(`${tag(target.stream)}:dedupe:${target.group}:${width}:${i}`)
+  for (let i = n + 3; i >= n - 3; i--) keys.push(bucketKey(target, width, i))
   return keys
 }
 
