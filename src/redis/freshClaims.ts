@@ -179,31 +179,22 @@ export async function readWithClaims(
   readArgs: (string | number)[],
   claimArgs: (string | number)[],
 ): Promise<{ reply: unknown; claims: FreshClaims | null; error: Error | null }> {
-  // Written back to back, the read first: Redis runs the script when the read returns. (A Cluster
-  // routes both to the stream's node: every key shares its slot. TypeScript cannot pick an overload
-  // on the union's variadic form.)
-  const client = reader as Redis
+  // Written back to back, the read first: Redis runs the script when the read returns. Script.run
+  // writes its EVALSHA before its first await, so in this order; after NOSCRIPT (a restart, a
+  // failover, SCRIPT FLUSH) it sends the text once, to the stream's node, which then caches it. Run a
+  // moment after the read, that finds the same entries. (A Cluster routes both to the stream's node:
+  // every key shares its slot. TypeScript cannot pick an overload on the union's variadic form.)
   const [numKeys, ...keysAndArgs] = claimArgs
-  const reading = client.call('XREADGROUP', ...readArgs)
-  const claiming = settled(client.evalsha(CLAIM_FRESH.sha, numKeys!, ...keysAndArgs))
-  const reply = await reading
-  let { claimReply, claimError } = await claiming
-  if (claimError?.message.startsWith('NOSCRIPT')) {
-    // A server that has not run it yet (a restart, a failover, SCRIPT FLUSH): its text goes out
-    // once, to the stream's node, which caches it for the next reads. Run a moment after the read,
-    // it finds the same entries.
-    ;({ claimReply, claimError } = await settled(client.eval(CLAIM_FRESH.lua, numKeys!, ...keysAndArgs)))
-  }
-  if (claimError) return { reply, claims: null, error: claimError }
-  return { reply, claims: parseFreshClaims(claimReply), error: null }
-}
-
-/** A script call's reply or error, never a rejection: the read's outcome decides the step's. */
-const settled = (call: Promise<unknown>) =>
-  call.then(
+  const reading = (reader as Redis).call('XREADGROUP', ...readArgs)
+  const claiming = CLAIM_FRESH.run(reader, numKeys as number, ...keysAndArgs).then(
     (claimReply: unknown) => ({ claimReply, claimError: null }),
     (claimError: Error) => ({ claimReply: null, claimError }),
   )
+  const reply = await reading
+  const { claimReply, claimError } = await claiming
+  if (claimError) return { reply, claims: null, error: claimError }
+  return { reply, claims: parseFreshClaims(claimReply), error: null }
+}
 
 /**
  * Whether the claims cover a batch: every entry the sorting let through has a verdict for its own
