@@ -159,7 +159,7 @@ export function freshClaimArgs(
 }
 
 /** The script's reply as a map; null when it could not answer (Redis's clock out of range). */
-export function parseFreshClaims(reply: unknown): FreshClaims | null {
+function parseFreshClaims(reply: unknown): FreshClaims | null {
   if (!Array.isArray(reply)) return null
   const [digits, ...pairs] = reply as string[]
   const claims: FreshClaims = new Map()
