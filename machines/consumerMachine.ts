@@ -1,4 +1,4 @@
-import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import { and, assign, enqueueActions, fromPromise, setup } from 'xstate'
 import {
   BROKER_FULL,
   BROKER_UNAVAILABLE,
@@ -74,11 +74,13 @@ const toError = (error: unknown) => ({
   message: error instanceof Error ? error.message : String(error),
 })
 
+/** A failed message on its last allowed attempt. */
+const isLastAttempt = (o: Outcome, maxAttempts: number): o is Extract<Outcome, { status: 'retry' }> =>
+  o.status === 'retry' && o.attempt >= maxAttempts
+
 /** A message that failed on its last allowed attempt is dead, not retried. */
 export function giveUpAfter(outcomes: Outcome[], maxAttempts: number): Outcome[] {
-  return outcomes.map((o) =>
-    o.status === 'retry' && o.attempt >= maxAttempts ? { ...o, status: 'dead' } : o,
-  )
+  return outcomes.map((o) => (isLastAttempt(o, maxAttempts) ? { ...o, status: 'dead' } : o))
 }
 
 const byStatus = (outcomes: Outcome[], status: Outcome['status']) =>
@@ -144,6 +146,24 @@ const consumerSetup = setup({
       }),
     }),
     clearBatch: assign({ batch: [], outcomes: [] }),
+    /**
+     * Keeps a processed batch's outcomes (a retry on its last allowed attempt is dead) and counts it;
+     * the batch's pool capacity was released with it.
+     */
+    takeOutcomes: assign(({ context }, params: { outcomes: Outcome[] }) => {
+      const outcomes = giveUpAfter(params.outcomes, context.maxAttempts)
+      return {
+        reserved: 0,
+        outcomes,
+        stats: {
+          ...context.stats,
+          batches: context.stats.batches + 1,
+          read: context.stats.read + context.batch.length,
+          handled: context.stats.handled + byStatus(outcomes, 'ok').length,
+          retried: context.stats.retried + byStatus(outcomes, 'retry').length,
+        },
+      }
+    }),
     /** Keeps what was read as the batch in flight; its share of the reservation stays held. */
     takeBatch: assign((_, params: { entries: Entry[] }) => ({
       batch: params.entries,
@@ -157,11 +177,16 @@ const consumerSetup = setup({
      * check is due). Provided by src/ from its schedule; the stub always claims, which is correct,
      * only slower: the step is a round trip through an actor on every batch.
      */
-    claimMayBeDue: (_, _params: { name: string; stream: string }) => true,
-    /** Whether the pool has room for `count` more messages now. Provided by src/; the stub says no. */
-    hasRoomFor: (_, _params: { name: string; count: number }) => false,
+    claimMayBeDue: (_: { context: ConsumerContext }) => true,
+    /**
+     * Whether the consumer's pool has room for a whole batch (`batchSize` messages) now. Provided by
+     * src/; the stub says no.
+     */
+    hasRoomFor: (_: { context: ConsumerContext }) => false,
     hasEntries: (_, params: { entries: Entry[] }) => params.entries.length > 0,
-    hasDead: ({ context }) => context.outcomes.some((o) => o.status === 'dead'),
+    /** Whether a processed batch has a message to dead-letter (see giveUpAfter). */
+    givesUpOnAny: (_, params: { outcomes: Outcome[]; maxAttempts: number }) =>
+      params.outcomes.some((o) => o.status === 'dead' || isLastAttempt(o, params.maxAttempts)),
     hasRetries: ({ context }) => context.outcomes.some((o) => o.status === 'retry'),
     isDraining: ({ context }) => context.draining,
     /** Wait and retry: the broker is unreachable, or out of memory and refusing writes. */
@@ -184,6 +209,14 @@ const releaseReservation = consumerSetup.createAction(
   enqueueActions(({ context, enqueue }) => {
     enqueue({ type: 'releaseCapacity', params: { name: context.name, count: context.reserved } })
     enqueue.assign({ reserved: 0 })
+  }),
+)
+
+/** Takes a whole batch's pool capacity for the next read, where `hasRoomFor` found it free. */
+const takeBatchCapacity = consumerSetup.createAction(
+  enqueueActions(({ context, enqueue }) => {
+    enqueue({ type: 'takeCapacity', params: { name: context.name, count: context.batchSize } })
+    enqueue.assign({ reserved: context.batchSize })
   }),
 )
 
@@ -246,24 +279,13 @@ export const consumerMachine = consumerSetup.createMachine({
       states: {
         /**
          * Takes pool capacity for the next read: at once while the pool has room for a whole batch
-         * (no actor, no extra step of the machine), else waits for it in `waitingForCapacity`.
+         * (no actor, no extra step of the machine), else waits for it in `waitingForCapacity`. Then
+         * claims due retries first when some may be due, else reads.
          */
         reserving: {
           always: [
-            {
-              guard: {
-                type: 'hasRoomFor',
-                params: ({ context }) => ({ name: context.name, count: context.batchSize }),
-              },
-              target: 'routing',
-              actions: [
-                {
-                  type: 'takeCapacity',
-                  params: ({ context }) => ({ name: context.name, count: context.batchSize }),
-                },
-                assign({ reserved: ({ context }) => context.batchSize }),
-              ],
-            },
+            { guard: and(['hasRoomFor', 'claimMayBeDue']), target: 'claiming', actions: takeBatchCapacity },
+            { guard: 'hasRoomFor', target: 'fetching', actions: takeBatchCapacity },
             { target: 'waitingForCapacity' },
           ],
         },
@@ -271,21 +293,15 @@ export const consumerMachine = consumerSetup.createMachine({
           invoke: {
             src: 'reserveCapacity',
             input: ({ context }) => ({ name: context.name, count: context.batchSize }),
-            onDone: { target: 'routing', actions: assign({ reserved: ({ event }) => event.output }) },
-          },
-        },
-        /** Claims due retries first when some may be due, else reads. */
-        routing: {
-          always: [
-            {
-              guard: {
-                type: 'claimMayBeDue',
-                params: ({ context }) => ({ name: context.name, stream: context.stream }),
+            onDone: [
+              {
+                guard: 'claimMayBeDue',
+                target: 'claiming',
+                actions: assign({ reserved: ({ event }) => event.output }),
               },
-              target: 'claiming',
-            },
-            { target: 'fetching' },
-          ],
+              { target: 'fetching', actions: assign({ reserved: ({ event }) => event.output }) },
+            ],
+          },
         },
         claiming: {
           invoke: {
@@ -341,30 +357,34 @@ export const consumerMachine = consumerSetup.createMachine({
       invoke: {
         src: 'processBatch',
         input: ({ context }) => ({ ...ref(context), entries: context.batch }),
-        onDone: {
-          target: 'settling',
-          // Not releaseReservation: an action made by createAction is typed for the machine's own
-          // events, not for this done event.
-          actions: [
-            {
-              type: 'releaseCapacity',
-              params: ({ context }) => ({ name: context.name, count: context.reserved }),
+        // Dead letters first, then acks (then retries). Not releaseReservation: an action made by
+        // createAction is typed for the machine's own events, not for this done event.
+        onDone: [
+          {
+            guard: {
+              type: 'givesUpOnAny',
+              params: ({ context, event }) => ({ outcomes: event.output, maxAttempts: context.maxAttempts }),
             },
-            assign({
-              reserved: 0,
-              outcomes: ({ context, event }) => giveUpAfter(event.output, context.maxAttempts),
-              stats: ({ context, event }) => ({
-                ...context.stats,
-                batches: context.stats.batches + 1,
-                read: context.stats.read + context.batch.length,
-                handled: context.stats.handled + byStatus(event.output, 'ok').length,
-                retried:
-                  context.stats.retried +
-                  byStatus(giveUpAfter(event.output, context.maxAttempts), 'retry').length,
-              }),
-            }),
-          ],
-        },
+            target: 'deadLettering',
+            actions: [
+              {
+                type: 'releaseCapacity',
+                params: ({ context }) => ({ name: context.name, count: context.reserved }),
+              },
+              { type: 'takeOutcomes', params: ({ event }) => ({ outcomes: event.output }) },
+            ],
+          },
+          {
+            target: 'acking',
+            actions: [
+              {
+                type: 'releaseCapacity',
+                params: ({ context }) => ({ name: context.name, count: context.reserved }),
+              },
+              { type: 'takeOutcomes', params: ({ event }) => ({ outcomes: event.output }) },
+            ],
+          },
+        ],
         // The dedupe claim was refused before any handler ran: run the batch again once Redis is back.
         onError: {
           guard: 'isBrokerDown',
@@ -373,11 +393,6 @@ export const consumerMachine = consumerSetup.createMachine({
         },
       },
       on: { 'shutdown.request': { actions: assign({ draining: true }) } },
-    },
-
-    /** Routes a finished batch: dead letters first, then acks, then retries. */
-    settling: {
-      always: [{ guard: 'hasDead', target: 'deadLettering' }, { target: 'acking' }],
     },
 
     deadLettering: {

@@ -99,8 +99,8 @@ export function startRuntime(
       closeConsumer: closeConsumer(res),
     },
     guards: {
-      hasRoomFor: (_, { name, count }) => res.pool(name).gate.hasRoomFor(count),
-      claimMayBeDue: (_, { name, stream }) => res.schedule.isDue(name) || res.failovers.isDue(stream),
+      hasRoomFor: ({ context }) => res.pool(context.name).gate.hasRoomFor(context.batchSize),
+      claimMayBeDue: ({ context }) => res.schedule.isDue(context.name) || res.failovers.isDue(context.stream),
     },
     actions: {
       takeCapacity: (_, params) => res.pool(params.name).gate.take(params.name, params.count),

@@ -102,7 +102,7 @@ export function registerRuntimeMetrics(
       for (const c of runtime.config().consumers) {
         const child = snap.children[consumerId(c.name)] as ActorRefFrom<typeof consumerMachine> | undefined
         const state = child ? stateName(child.getSnapshot().value) : 'stopped'
-        const up = /^(reading|processing|settling|deadLettering|acking|retrying)/.test(state)
+        const up = /^(reading|processing|deadLettering|acking|retrying)/.test(state)
         this.set(labelsOf(c), snap.value === 'running' && up ? 1 : 0)
       }
     },

@@ -189,7 +189,7 @@ test('status shows a running daemon as alive, with the state of its consumer act
     stdout[0] as { consumers: { groupConsumers: { alive: boolean; actors: Record<string, string> }[] }[] }
   ).consumers[0]!.groupConsumers
   assert.equal(member!.alive, true)
-  assert.match(member!.actors['consumer-orders']!, /^(reading\.\w+|processing|settling|acking)$/)
+  assert.match(member!.actors['consumer-orders']!, /^(reading\.\w+|processing|acking)$/)
   assert.equal(member!.actors.supervisor, 'running')
   assert.match(member!.actors.reclaimer!, /^(beating|scanning|trimming|waiting)$/)
 })

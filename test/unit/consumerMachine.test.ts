@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createActor, fromPromise, SimulatedClock } from 'xstate'
+import { createActor, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate'
 import { consumerMachine } from '../../machines/consumerMachine.js'
 import type {
   ClaimInput,
@@ -31,6 +31,8 @@ function harness(
     claimMayBeDue?: () => boolean
     /** The pool's answer to "is there room for a whole batch now"; absent: the stub's "no". */
     room?: () => boolean
+    /** XState's inspection observer, to watch the machine's steps. */
+    inspect?: (ev: InspectionEvent) => void
   } = {},
 ) {
   const claims = [...(options.claims ?? [])]
@@ -74,7 +76,7 @@ function harness(
     },
   })
   const clock = new SimulatedClock()
-  const actor = createActor(machine, { input, clock })
+  const actor = createActor(machine, { input, clock, inspect: options.inspect })
   const errors: unknown[] = []
   actor.subscribe({ error: (e) => errors.push(e) })
   actor.start()
@@ -375,6 +377,30 @@ test('with no retry due, a turn of the loop goes from reserving straight to the 
   await settle()
   assert.equal(h.claimCalls.length, 1, 'a retry came due: the next turn claims first')
   assert.equal(h.state(), 'reading.fetching')
+})
+
+test('a clean batch goes from processing to acking and straight back to the read: four machine steps', async () => {
+  const steps: string[] = []
+  const h = harness({
+    room: () => true,
+    claimMayBeDue: () => false,
+    inspect: (ev) => {
+      if (ev.type === '@xstate.microstep' && ev.actorRef.id === h.actor.id)
+        steps.push(stateName((ev.snapshot as ReturnType<typeof h.actor.getSnapshot>).value))
+    },
+  })
+  await settle()
+  assert.equal(h.state(), 'reading.fetching')
+  steps.length = 0
+  const batch = [entry('1-0'), entry('2-0')]
+  h.read.next(batch)
+  await settle()
+  h.processed.next(batch.map(ok))
+  await settle()
+  h.acked.next()
+  await settle()
+  // Taking the pool capacity and choosing between the claim and the read is one eventless step.
+  assert.deepEqual(steps, ['processing', 'acking', 'reading.reserving', 'reading.fetching'])
 })
 
 test('while the pool has room for a whole batch, the loop takes it at once, with no wait step', async () => {
