@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +13,21 @@ export const SLOW_HANDLER = path.join(ROOT, 'scripts/bench/slowHandler.mjs')
 export const SEEN_FILE_ENV = 'ACKSTATE_BENCH_SEEN_FILE'
 /** Env var: how long slowHandler.mjs takes per message, in ms. */
 export const SLOW_MS_ENV = 'ACKSTATE_BENCH_SLOW_MS'
+
+/**
+ * The node flags of the Procfile's `worker:` line, so every scenario runs the daemon as a deployment
+ * does. Throws when the line is not `worker: node [flags] dist/src/cli.js start …`.
+ */
+export function deployedNodeFlags(procfile = readFileSync(path.join(ROOT, 'Procfile'), 'utf8')): string[] {
+  const line = procfile.split('\n').find((l) => l.startsWith('worker:'))
+  const flags = line?.match(/^worker:\s*node\s+(.*?)\s*dist\/src\/cli\.js\s+start\b/)?.[1]
+  if (flags === undefined)
+    throw new Error(
+      `Procfile: expected a line "worker: node [flags] dist/src/cli.js start …", got ${JSON.stringify(line ?? null)}; the benchmark runs the daemon as that line does`,
+    )
+  return flags === '' ? [] : flags.split(/\s+/)
+}
+const NODE_FLAGS = deployedNodeFlags()
 
 /** Settings of the throughput runs (the raw ceiling uses the same). */
 export const BATCH_SIZE = 500
@@ -113,11 +128,15 @@ export function startDaemon(spec: DaemonSpec): Daemon {
 
   const started = performance.now()
   // The daemon logs JSON on stdout; send it to our stderr so it never mixes with the table.
-  const child = spawn(process.execPath, [...profiling, 'dist/src/cli.js', 'start', '--config', configFile], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 2, 2],
-  })
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, ...profiling, 'dist/src/cli.js', 'start', '--config', configFile],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 2, 2],
+    },
+  )
   let exitCode: number | null | undefined
   let killed = false
   const exit = new Promise<{ code: number | null; at: number }>((resolve) =>
