@@ -1,4 +1,4 @@
-import { fromPromise } from 'xstate'
+import { fromTask } from './fromTask.js'
 import type { SettleInput } from '../../machines/types.js'
 import { dedupeRules, settleBatch } from '../redis/dedupe.js'
 import { classify } from '../redis/errors.js'
@@ -10,7 +10,7 @@ import type { Resources } from '../resources.js'
  * in the background, batched with other consumers' confirmations.
  */
 export const ackMessages = (res: Resources) =>
-  fromPromise<void, SettleInput>(async ({ input }) => {
+  fromTask<void, SettleInput>(async ({ input }) => {
     if (input.outcomes.length === 0) return
     try {
       await settleBatch(res.redis, input, input.outcomes, dedupeRules(res.consumer(input.name)))

@@ -1,4 +1,4 @@
-import { fromPromise } from 'xstate'
+import { fromTask } from './fromTask.js'
 import type { ClaimInput, Entry } from '../../machines/types.js'
 import type { Redis } from '../redis/connect.js'
 import { decodeBinaryEntry, decodeEntry } from '../redis/entries.js'
@@ -18,7 +18,7 @@ type PendingRow = [string, string, number, number]
  * track of them.
  */
 export const claimDue = (res: Resources) =>
-  fromPromise<Entry[], ClaimInput>(async ({ input }) => {
+  fromTask<Entry[], ClaimInput>(async ({ input }) => {
     // A failover may have lost the stream's last entries: they are re-sent from the backup first.
     await res.failovers.check(input.name, input.stream)
     if (!res.schedule.isDue(input.name)) return []

@@ -1,5 +1,5 @@
 import type { Sequelize } from 'sequelize'
-import { fromPromise } from 'xstate'
+import { fromTask } from './fromTask.js'
 import type { SettleInput } from '../../machines/types.js'
 import { letterXadd, lettersOf, type DeadLetter } from '../dlq/letter.js'
 import { deadLetterKey } from '../redis/keys.js'
@@ -20,7 +20,7 @@ import { insertDeadLetters } from '../store/deadLetters.js'
  * the letter is already safe in Redis. Such a letter has no row (`ackstate dlq` reads the stream).
  */
 export const deadLetter = (res: Resources) =>
-  fromPromise<void, SettleInput>(async ({ input }) => {
+  fromTask<void, SettleInput>(async ({ input }) => {
     if (input.outcomes.length === 0) return
     const key = deadLetterKey(input.stream)
     const letters = lettersOf(input, new Date().toISOString())

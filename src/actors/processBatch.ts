@@ -1,4 +1,4 @@
-import { fromPromise } from 'xstate'
+import { fromTask } from './fromTask.js'
 import type { Outcome, ProcessInput } from '../../machines/types.js'
 import type { Resources } from '../resources.js'
 import { claimAndRun, sortBatch } from './batchAhead.js'
@@ -13,7 +13,7 @@ import { claimAndRun, sortBatch } from './batchAhead.js'
  * (src/actors/batchAhead.ts): this step then waits for its outcomes.
  */
 export const processBatch = (res: Resources) =>
-  fromPromise<Outcome[], ProcessInput>(async ({ input }) => {
+  fromTask<Outcome[], ProcessInput>(async ({ input }) => {
     const ahead = res.batchesAhead.take(input.name, input.entries)
     const { rejected, present } = ahead ?? sortBatch(input.entries, res.consumer(input.name))
     const { ran, skipped } = await (ahead?.work ?? claimAndRun(res, input, present, null))

@@ -1,4 +1,4 @@
-import { fromPromise } from 'xstate'
+import { fromTask } from './fromTask.js'
 import type { SettleInput } from '../../machines/types.js'
 import { reviveError } from '../errors.js'
 import type { Resources } from '../resources.js'
@@ -9,7 +9,7 @@ import { backoffMs } from '../retry/backoff.js'
  * backoff has passed. This schedules that scan and logs each failure with its next retry.
  */
 export const recordRetries = (res: Resources) =>
-  fromPromise<void, SettleInput>(({ input }) => {
+  fromTask<void, SettleInput>(({ input }) => {
     const log = res.logFor(input.name)
     const policy = res.consumer(input.name)
     const now = Date.now()

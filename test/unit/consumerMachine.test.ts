@@ -385,7 +385,7 @@ test('a clean batch goes from processing to acking and straight back to the read
     room: () => true,
     claimMayBeDue: () => false,
     inspect: (ev) => {
-      if (ev.type === '@xstate.microstep' && ev.actorRef.id === h.actor.id)
+      if (ev.type === '@xstate.microstep' && ev.actorRef === h.actor)
         steps.push(stateName((ev.snapshot as ReturnType<typeof h.actor.getSnapshot>).value))
     },
   })
