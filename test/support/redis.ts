@@ -4,16 +4,41 @@ import { Redis } from 'ioredis'
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
+/** Deletes every key under `prefix` and its hash-tagged twins (`{prefix:…}`). */
+async function sweep(redis: Redis, prefix: string): Promise<void> {
+  const keys = [...(await redis.keys(`${prefix}:*`)), ...(await redis.keys(`{${prefix}:*`))]
+  if (keys.length > 0) await redis.del(...keys)
+}
+
+/** The prefixes handed out in this test process, swept once more when it is about to exit. */
+const prefixes: string[] = []
+let finalSweep: Promise<void> | undefined
+
+// A test's after-hooks run in the order they were added, so a daemon or runtime stopped by a hook
+// added after testRedis() still runs after the first sweep, and may write again (recreate its group,
+// claim a batch). The last sweep, once every test of the file is done, takes what they left.
+process.on('beforeExit', () => {
+  if (finalSweep || prefixes.length === 0) return
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 })
+  finalSweep = Promise.all(prefixes.map((p) => sweep(redis, p)))
+    .then(
+      () => undefined,
+      (err: unknown) => console.error('the last sweep of test keys failed:', err),
+    )
+    .finally(() => redis.disconnect())
+})
+
 /**
  * A connection and a key prefix unique to this test; every key under the prefix (and its hash-tagged
- * twins) is deleted and the connection closed when the test ends.
+ * twins) is deleted and the connection closed when the test ends, and once more when the test
+ * process is about to exit.
  */
 export function testRedis(t: TestContext): { redis: Redis; prefix: string; key: (name: string) => string } {
   const prefix = `test:${randomUUID()}`
+  prefixes.push(prefix)
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 })
   t.after(async () => {
-    const keys = [...(await redis.keys(`${prefix}:*`)), ...(await redis.keys(`{${prefix}:*`))]
-    if (keys.length > 0) await redis.del(...keys)
+    await sweep(redis, prefix)
     await redis.quit()
   })
   return { redis, prefix, key: (name) => `${prefix}:${name}` }
