@@ -284,7 +284,8 @@ export const consumerMachine = consumerSetup.createMachine({
          */
         reserving: {
           always: [
-            { guard: and(['hasRoomFor', 'claimMayBeDue']), target: 'claiming', actions: takeBatchCapacity },
+            // claimMayBeDue first: on the usual turn nothing is due, and the pool is asked once, below.
+            { guard: and(['claimMayBeDue', 'hasRoomFor']), target: 'claiming', actions: takeBatchCapacity },
             { guard: 'hasRoomFor', target: 'fetching', actions: takeBatchCapacity },
             { target: 'waitingForCapacity' },
           ],
