@@ -107,7 +107,9 @@ local function claim(ids, mine, now, lapse, reads, into, expireAt)
       end
     end
   end
-  local out, write, taken = {}, {}, {}
+  -- Every claim of the call lapses at the same time: its text is made once, not once per id (that
+  -- number's conversion to text, per id, was a tenth to a fifth of the script's time).
+  local out, write, taken, w, lapsesAt = {}, {}, {}, 0, (now + lapse) .. ':'
   for i = 1, n do
     local id, v = ids[i], found[i]
     local run
@@ -124,16 +126,17 @@ local function claim(ids, mine, now, lapse, reads, into, expireAt)
     if run == true then
       out[i] = 1
       taken[id] = true
-      write[#write + 1] = id
-      write[#write + 1] = (now + lapse) .. ':' .. mine[i]
+      write[w + 1] = id
+      write[w + 2] = lapsesAt .. mine[i]
+      w = w + 2
     elseif run == false then
       out[i] = 0
     end
   end
-  for from = 1, #write, ${CHUNK} do
-    redis.call('HSET', into, unpack(write, from, math.min(from + ${CHUNK} - 1, #write)))
+  for from = 1, w, ${CHUNK} do
+    redis.call('HSET', into, unpack(write, from, math.min(from + ${CHUNK} - 1, w)))
   end
-  if #write > 0 then redis.call('PEXPIREAT', into, expireAt) end
+  if w > 0 then redis.call('PEXPIREAT', into, expireAt) end
   return table.concat(out)
 end`
 
@@ -187,10 +190,11 @@ const SETTLE = new Script(`
 local lists = cmsgpack.unpack(ARGV[3])
 local done, released, acks = lists[1], lists[2], lists[3]
 for from = 1, #done, ${CHUNK / 2} do
-  local marks = {}
+  local marks, m = {}, 0
   for i = from, math.min(from + ${CHUNK / 2} - 1, #done) do
-    marks[#marks + 1] = done[i]
-    marks[#marks + 1] = '${DONE}'
+    marks[m + 1] = done[i]
+    marks[m + 2] = '${DONE}'
+    m = m + 2
   end
   redis.call('HSET', KEYS[3], unpack(marks))
 end
