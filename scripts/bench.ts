@@ -8,7 +8,8 @@
  * - publish: publisher.publishMany() with the PostgreSQL backup vs a plain pipelined XADD.
  * - consume: the daemon (a child process, as deployed) with the store off and on (with `--dedupe-off`
  *   also with deduplication off), against a raw XREADGROUP → Piscina → (UPDATE … ANY →) XACK ceiling.
- * - latency: publish → handler start at 2,000 msgs/s, the daemon against the raw path and a BullMQ Worker.
+ * - latency: publish → handler start at 2,000 msgs/s, the daemon against the raw path and a BullMQ Worker
+ *   (with `--dedupe-off` also the daemon with deduplication off).
  * - delays: lateness of delayed messages due over 10–20 s, seen by a handler of the daemon.
  * - drain: release rate of a backlog of delayed messages all due at once.
  * - recovery: a SIGKILLed daemon's in-flight messages re-delivered by another; SIGTERM → exit.

@@ -48,12 +48,21 @@ async function paced(send: (tick: number, t: number, warm: boolean) => Promise<v
  * when it started (scripts/bench/recordSeen.mjs). Raw: the bare XREADGROUP → Piscina → XACK loop with
  * the daemon's defaults and the same handler, in a process of its own — the floor this machine allows.
  * BullMQ: a running Worker at concurrency 50 with an inline processor that does the same, jobs added
- * with addBulk. The sides rotate which goes first.
+ * with addBulk. With `--dedupe-off` also the daemon with dedupeTtlMs 0: what the deduplication claim,
+ * made by Redis behind every read (src/redis/freshClaims.ts), adds to a message's way. The sides
+ * rotate which goes first.
  */
 export async function latencyScenario(ctx: Context): Promise<Row[]> {
-  const figures = { ackstate: spread(), raw: spread(), bullmq: spread() }
-  const measure = { ackstate: ackstateSide, raw: rawSide, bullmq: bullmqSide }
-  const order = ['ackstate', 'raw', 'bullmq'] as const
+  const figures = { ackstate: spread(), ackstate0: spread(), raw: spread(), bullmq: spread() }
+  const measure = {
+    ackstate: ackstateSide(undefined),
+    ackstate0: ackstateSide(0),
+    raw: rawSide,
+    bullmq: bullmqSide,
+  }
+  const order = ctx.options.dedupeOff
+    ? (['ackstate', 'ackstate0', 'raw', 'bullmq'] as const)
+    : (['ackstate', 'raw', 'bullmq'] as const)
   for (let run = 1; run <= ctx.options.runs; run++) {
     // Each run starts with another side, so no side always runs first (or last) on a warming machine.
     const sides = order.map((_, i) => order[(i + run - 1) % order.length]!)
@@ -71,6 +80,13 @@ export async function latencyScenario(ctx: Context): Promise<Row[]> {
   }
   return [
     ...spreadRows('latency', (p) => `publish → handler start ${p}, daemon (store off)`, figures.ackstate, 5),
+    ...(ctx.options.dedupeOff
+      ? spreadRows(
+          'latency',
+          (p) => `publish → handler start ${p}, daemon (store off, dedupeTtlMs 0)`,
+          figures.ackstate0,
+        )
+      : []),
     ...spreadRows('latency', (p) => `publish → handler start ${p}, raw XREADGROUP→Piscina→XACK`, figures.raw),
     ...spreadRows(
       'latency',
@@ -104,16 +120,18 @@ async function publishAndSee(stream: string, seenFile: string, check: () => Prom
   return { latencies: measured.map((s) => s.seen - s.sent), tookMs: sending.tookMs }
 }
 
-async function ackstateSide(ctx: Context, run: number) {
-  const stream = streamKey(ctx, 'latency', run, 'ackstate')
-  const seenFile = path.join(ctx.tmp, `latency-${run}.txt`)
+/** The daemon's side: its consumer defaults, with `dedupeTtlMs` over them when given. */
+const ackstateSide = (dedupeTtlMs: number | undefined) => async (ctx: Context, run: number) => {
+  const side = dedupeTtlMs === undefined ? 'ackstate' : `ackstate-dedupe${dedupeTtlMs}`
+  const stream = streamKey(ctx, 'latency', run, side)
+  const seenFile = path.join(ctx.tmp, `latency-${side}-${run}.txt`)
   try {
     const daemon = startDaemon({
       stream,
       tmp: ctx.tmp,
-      label: `latency-${run}`,
+      label: `latency-${side}-${run}`,
       handler: RECORD_HANDLER,
-      consumer: {},
+      consumer: dedupeTtlMs === undefined ? {} : { dedupeTtlMs },
       env: { [SEEN_FILE_ENV]: seenFile },
       cpuProf: ctx.options.cpuProf,
     })

@@ -32,7 +32,7 @@ export interface Options {
   /** Markdown report to write; undefined: none. */
   md: string | undefined
   cpuProf: string | undefined
-  /** Also run the consume variants with dedupeTtlMs 0 (what deduplication costs). */
+  /** Also run the consume variants and a latency side with dedupeTtlMs 0 (what deduplication costs). */
   dedupeOff: boolean
   /** The arguments as given, for the report's command line. */
   argv: string[]
