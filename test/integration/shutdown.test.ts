@@ -6,44 +6,46 @@ import { eventually, groupInfo, pendingCount, readAll, testRedis } from '../supp
 
 const slow = path.join(FIXTURES, 'slow.mjs')
 
-test('SIGTERM during slow handlers: they finish, are acked, nothing more is read, exit 0', async (t) => {
-  const { redis, key } = testRedis(t)
-  const stream = key('orders')
-  const seen = key('seen')
-  for (let i = 0; i < 6; i++) await redis.xadd(stream, '*', 'payload', `${i}`, 'seen', seen, 'ms', '1500')
-  const config = writeConfig(t, {
-    consumers: [{ name: 'orders', stream, group: 'g', handler: slow, batchSize: 2, concurrency: 2 }],
-  })
-  const daemon = runCli(t, ['start', '--config', config])
+// SIGINT (Ctrl-C in a terminal) drains exactly as SIGTERM (the platform's stop) does.
+for (const signal of ['SIGTERM', 'SIGINT'] as const)
+  test(`${signal} during slow handlers: they finish, are acked, nothing more is read, exit 0`, async (t) => {
+    const { redis, key } = testRedis(t)
+    const stream = key('orders')
+    const seen = key('seen')
+    for (let i = 0; i < 6; i++) await redis.xadd(stream, '*', 'payload', `${i}`, 'seen', seen, 'ms', '1500')
+    const config = writeConfig(t, {
+      consumers: [{ name: 'orders', stream, group: 'g', handler: slow, batchSize: 2, concurrency: 2 }],
+    })
+    const daemon = runCli(t, ['start', '--config', config])
 
-  await eventually(async () => (await readAll(redis, seen)).filter(([, f]) => f.started).length === 2, {
-    what: 'two handlers in flight',
-  })
-  daemon.child.kill('SIGTERM')
-  // A second SIGTERM must not restart the drain.
-  setTimeout(() => daemon.child.kill('SIGTERM'), 100)
-  const { code } = await daemon.exited
+    await eventually(async () => (await readAll(redis, seen)).filter(([, f]) => f.started).length === 2, {
+      what: 'two handlers in flight',
+    })
+    daemon.child.kill(signal)
+    // A second signal must not restart the drain.
+    setTimeout(() => daemon.child.kill(signal), 100)
+    const { code } = await daemon.exited
 
-  assert.equal(code, 0, daemon.stderr())
-  const rows = await readAll(redis, seen)
-  assert.deepEqual(
-    rows.map(([, f]) => Object.keys(f)[0]),
-    ['started', 'started', 'finished', 'finished'],
-    'both in-flight handlers finished before the exit, and nothing else started',
-  )
-  const info = await groupInfo(redis, stream, 'g')
-  assert.deepEqual(
-    { pending: info.pending, read: info['entries-read'], lag: info.lag },
-    { pending: 0, read: 2, lag: 4 },
-  )
-  assert.ok(daemon.logs.some((l) => l.msg === 'already draining; signal ignored'))
-  assert.deepEqual(
-    daemon.logs
-      .filter((l) => l.msg === 'stopped')
-      .map((l) => ({ exitCode: l.exitCode, timedOut: l.timedOut })),
-    [{ exitCode: 0, timedOut: false }],
-  )
-})
+    assert.equal(code, 0, daemon.stderr())
+    const rows = await readAll(redis, seen)
+    assert.deepEqual(
+      rows.map(([, f]) => Object.keys(f)[0]),
+      ['started', 'started', 'finished', 'finished'],
+      'both in-flight handlers finished before the exit, and nothing else started',
+    )
+    const info = await groupInfo(redis, stream, 'g')
+    assert.deepEqual(
+      { pending: info.pending, read: info['entries-read'], lag: info.lag },
+      { pending: 0, read: 2, lag: 4 },
+    )
+    assert.ok(daemon.logs.some((l) => l.msg === 'already draining; signal ignored'))
+    assert.deepEqual(
+      daemon.logs
+        .filter((l) => l.msg === 'stopped')
+        .map((l) => ({ exitCode: l.exitCode, timedOut: l.timedOut })),
+      [{ exitCode: 0, timedOut: false }],
+    )
+  })
 
 test('SIGTERM with a handler that outlives shutdown.timeoutMs: exit within the timeout, entry left pending and named', async (t) => {
   const { redis, key } = testRedis(t)

@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import { FIXTURES } from '../support/daemon.js'
 import { eventually, groupInfo, testRedis } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
+import { trimStream } from '../../src/redis/trim.js'
 
 test('trimming removes what every group acked and never an entry a slow group has not', async (t) => {
   const { redis, key } = testRedis(t)
@@ -54,4 +55,38 @@ test('trimming removes what every group acked and never an entry a slow group ha
     logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('stream over trim.maxLength')).length,
     0,
   )
+})
+
+test('a trim without trim.maxLength keeps every unconsumed entry; trim.maxLength cuts past it and counts the cut', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const pipeline = redis.pipeline()
+  for (let i = 0; i < 1000; i++) pipeline.xadd(stream, '*', 'payload', `${i}`)
+  await pipeline.exec()
+  const ids = (await redis.xrange(stream, '-', '+')).map(([id]) => id)
+  await redis.xgroup('CREATE', stream, 'g', '0')
+  await redis.xreadgroup('GROUP', 'g', 'c', 'COUNT', 300, 'STREAMS', stream, '>')
+  await redis.xack(stream, 'g', ...ids.slice(0, 300))
+
+  const safe = await trimStream(redis, stream, 0)
+  assert.equal(safe.overLimit, 0)
+  assert.ok(safe.trimmed <= 300, `trimmed ${safe.trimmed}: only acked entries may go`)
+  const kept = (await redis.xrange(stream, '-', '+')).map(([id]) => id)
+  assert.deepEqual(kept.slice(-700), ids.slice(300), 'every unconsumed entry is still there')
+  assert.equal(safe.length, kept.length)
+
+  // The safety valve, when set, is the one trim that may cut what no group consumed yet.
+  const valve = await trimStream(redis, stream, 500)
+  assert.equal(valve.length, 500)
+  assert.equal(valve.overLimit, kept.length - 500)
+  assert.deepEqual(
+    (await redis.xrange(stream, '-', '+')).map(([id]) => id),
+    ids.slice(500),
+    'the oldest entries went, the newest 500 stay',
+  )
+
+  // A stream no group reads is left alone: nothing says what was consumed.
+  const loose = key('loose')
+  await redis.xadd(loose, '*', 'payload', '{}')
+  assert.deepEqual(await trimStream(redis, loose, 0), { trimmed: 0, overLimit: 0, length: 1 })
 })

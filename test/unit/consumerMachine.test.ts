@@ -33,6 +33,8 @@ function harness(
     room?: () => boolean
     /** XState's inspection observer, to watch the machine's steps. */
     inspect?: (ev: InspectionEvent) => void
+    /** Dead letters answered by the test (next/fail) instead of at once. */
+    scriptDeadLetters?: boolean
   } = {},
 ) {
   const claims = [...(options.claims ?? [])]
@@ -44,7 +46,9 @@ function harness(
   const read = scripted<ReadInput, Entry[]>()
   const processed = scripted<ProcessInput, Outcome[]>()
   const acked = scripted<SettleInput, void>()
-  const deadLettered = immediate<SettleInput, void>(undefined)
+  const deadLettered = options.scriptDeadLetters
+    ? scripted<SettleInput, void>()
+    : immediate<SettleInput, void>(undefined)
   const retried = immediate<SettleInput, void>(undefined)
   const started = immediate<ConsumerRef, void>(undefined)
   const closed = immediate<ConsumerRef, void>(undefined)
@@ -176,6 +180,52 @@ test('dead-letters permanent failures before acking them', async () => {
     h.acked.calls[0]!.outcomes.map((o) => o.entryId),
     ['1-0', '2-0'],
   )
+})
+
+test('a dead letter the broker refuses leaves the whole batch unacked until it is written', async () => {
+  const h = harness({ scriptDeadLetters: true })
+  await settle()
+  const batch = [entry('1-0'), entry('2-0')]
+  h.read.next(batch)
+  await settle()
+  h.processed.next([dead(batch[0]!), ok(batch[1]!)])
+  await settle()
+  assert.equal(h.state(), 'deadLettering')
+  const dlq = h.deadLettered as ReturnType<typeof scripted<SettleInput, void>>
+  dlq.fail(codedError('ACK_ERR_REDIS_UNAVAILABLE'))
+  await settle()
+  assert.equal(h.state(), 'disconnected')
+  assert.equal(h.acked.calls.length, 0, 'nothing is acked before its dead letter is written')
+  h.actor.send({ type: 'broker.ready' })
+  await settle()
+  assert.equal(h.state(), 'deadLettering', 'the dead letter is written again, not skipped')
+  assert.deepEqual(
+    dlq.calls[1]!.entries.map((e) => e.entryId),
+    ['1-0'],
+  )
+  dlq.next(undefined)
+  await settle()
+  assert.equal(h.state(), 'acking')
+  assert.deepEqual(
+    h.acked.calls[0]!.outcomes.map((o) => o.entryId),
+    ['1-0', '2-0'],
+  )
+  assert.equal(h.processed.calls.length, 1, 'the handler is not run again')
+  assert.deepEqual(h.errors, [])
+})
+
+test('a dead letter that fails for another reason crashes the consumer without acking anything', async () => {
+  const h = harness({ scriptDeadLetters: true })
+  await settle()
+  const batch = [entry('1-0'), entry('2-0')]
+  h.read.next(batch)
+  await settle()
+  h.processed.next([dead(batch[0]!), ok(batch[1]!)])
+  await settle()
+  ;(h.deadLettered as ReturnType<typeof scripted<SettleInput, void>>).fail(new Error('WRONGTYPE'))
+  await settle()
+  assert.equal(h.errors.length, 1, 'the supervisor gets the crash')
+  assert.equal(h.acked.calls.length, 0, 'the entries stay in the PEL')
 })
 
 test('reads no more than the pool granted', async () => {
