@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { createPublisher } from '../../src/publish.js'
-import { FIXTURES, runCli } from '../support/daemon.js'
+import pg from 'pg'
+import { FIXTURES, runCli, writeConfig } from '../support/daemon.js'
 import { query } from '../support/postgres.js'
 import { eventually, readAll, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
@@ -160,4 +161,59 @@ test('ackstate publish --delay stores the message for later', async (t) => {
   })
   assert.equal((await bad.exited).code, 1)
   assert.match(bad.stderr(), /ACK_ERR_USAGE: --delay "soon" must be a number of ms/)
+})
+
+test('kill -9 between a release XADD and its commit: the rows stay pending, the next daemon sends them again, each is handled', async (t) => {
+  const s = await setup(t)
+  const count = 5
+  const ids = Array.from({ length: count }, (_, i) => `d-${i}`)
+  await s.publisher.publishMany(
+    ids.map((id) => ({ stream: s.stream, id, payload: '{}', fields: { seen: s.seen } })),
+    { delayMs: 300 },
+  )
+  // SHARE on the table lets the release lock its rows (ROW SHARE) but holds its UPDATE marking them
+  // delivered (ROW EXCLUSIVE): the daemon stops between its XADD and its commit.
+  const lock = new pg.Client({ connectionString: s.db.url })
+  // The test database is dropped (its connections terminated) by an after-hook.
+  lock.on('error', () => {})
+  await lock.connect()
+  await lock.query('BEGIN')
+  await lock.query('LOCK TABLE delay_message IN SHARE MODE')
+  const config = writeConfig(t, {
+    consumers: [{ name: 'orders', stream: s.stream, group: 'g', handler: ok }],
+  })
+  // The group exists: no start-up recovery diff, which would send the released rows' backups itself.
+  await s.redis.xgroup('CREATE', s.stream, 'g', '0', 'MKSTREAM')
+  const env = { DATABASE_URL: s.db.url }
+  const first = runCli(t, ['start', '--config', config], env)
+  const added = async () => {
+    const info = (await s.redis.xinfo('STREAM', s.stream).catch(() => null)) as unknown[] | null
+    return info ? Number(info[info.indexOf('entries-added') + 1]) : 0
+  }
+  await eventually(async () => (await added()) === count, { what: 'the first release XADD' })
+  const pending = async () =>
+    (
+      await query<{ n: string }>(s.db.url, "SELECT count(*) AS n FROM delay_message WHERE status = 'pending'")
+    )[0]!.n
+  assert.equal(await pending(), String(count), 'not committed: the release waits on the lock')
+  first.child.kill('SIGKILL')
+  await first.exited
+  await lock.query('ROLLBACK')
+  await lock.end()
+
+  runCli(t, ['start', '--config', config], env)
+  await eventually(async () => (await pending()) === '0', {
+    timeoutMs: 15_000,
+    what: 'the second daemon to release the rows again and commit',
+  })
+  assert.equal(await added(), 2 * count, 'each message was sent twice: once per release')
+  await eventually(
+    async () => {
+      const handled = new Set(
+        (await readAll(s.redis, s.seen)).map(([, f]) => (JSON.parse(f.message!) as { id: string }).id),
+      )
+      return ids.every((id) => handled.has(id))
+    },
+    { what: 'every delayed message handled' },
+  )
 })
