@@ -217,3 +217,37 @@ test('kill -9 between a release XADD and its commit: the rows stay pending, the 
     { what: 'every delayed message handled' },
   )
 })
+
+test('a due row another transaction holds is skipped, not waited for: the rest are released meanwhile (SKIP LOCKED)', async (t) => {
+  const s = await setup(t)
+  const ids = Array.from({ length: 5 }, (_, i) => `d-${i}`)
+  await s.publisher.publishMany(
+    ids.map((id) => ({ stream: s.stream, id, payload: '{}', fields: { seen: s.seen } })),
+    { delayMs: 200 },
+  )
+  // Another daemon's release in progress, as far as this one can tell: d-0's row is locked.
+  const other = new pg.Client({ connectionString: s.db.url })
+  other.on('error', () => {})
+  await other.connect()
+  await other.query('BEGIN')
+  await other.query("SELECT 1 FROM delay_message WHERE message_id = 'd-0' FOR UPDATE")
+  await s.redis.xgroup('CREATE', s.stream, 'g', '0', 'MKSTREAM')
+  await startTestRuntime(
+    t,
+    { consumers: [{ name: 'orders', stream: s.stream, group: 'g', handler: ok }] },
+    { databaseUrl: s.db.url },
+  )
+  const handled = async () =>
+    new Set((await readAll(s.redis, s.seen)).map(([, f]) => (JSON.parse(f.message!) as { id: string }).id))
+  await eventually(
+    async () => {
+      const seen = await handled()
+      return ids.slice(1).every((id) => seen.has(id))
+    },
+    { what: 'the unlocked rows to be released and handled while d-0 is held' },
+  )
+  assert.ok(!(await handled()).has('d-0'), 'the held row is not sent while it is held')
+  await other.query('ROLLBACK')
+  await other.end()
+  await eventually(async () => (await handled()).has('d-0'), { what: 'd-0 once its lock is gone' })
+})
