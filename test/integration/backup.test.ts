@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
+import pg from 'pg'
 import { createPublisher } from '../../src/publish.js'
 import { entryFields } from '../../src/redis/entries.js'
 import { heartbeatKey } from '../../src/redis/keys.js'
@@ -329,6 +330,46 @@ test('settled rows past their retention are pruned in batches; recent and unsett
   assert.deepEqual(await query(db.url, 'SELECT message_id FROM processed_message'), [
     { message_id: 'new-effect' },
   ])
+})
+
+test('the republisher skips an orphaned row another transaction holds and re-sends the rest (SKIP LOCKED)', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { db, store } = await migratedStore(t)
+  const stream = key('orders')
+  const ids = Array.from({ length: 5 }, (_, i) => `orphan-${i}`)
+  await insertBackups(
+    store,
+    ids.map((id) => ({ messageId: id, stream, payload: '{}', headers: {}, fields: {} })),
+    'gone',
+  )
+  await store.query('UPDATE redis_message_backup SET publisher_id = NULL')
+  // Another daemon's republish pass in progress, as far as this one can tell: orphan-0 is locked.
+  const other = new pg.Client({ connectionString: db.url })
+  other.on('error', () => {})
+  await other.connect()
+  await other.query('BEGIN')
+  await other.query("SELECT 1 FROM redis_message_backup WHERE message_id = 'orphan-0' FOR UPDATE")
+  await startTestRuntime(
+    t,
+    {
+      republish: { afterMs: 100, intervalMs: 50, batchSize: 10 },
+      consumers: [{ name: 'other', stream: key('other'), group: 'g', handler: ok }],
+    },
+    { databaseUrl: db.url },
+  )
+  const sent = async () => new Set((await readAll(redis, stream)).map(([, f]) => f.id!))
+  await eventually(
+    async () => {
+      const now = await sent()
+      return ids.slice(1).every((id) => now.has(id))
+    },
+    { what: 'the unlocked rows re-sent while orphan-0 is held' },
+  )
+  assert.ok(!(await sent()).has('orphan-0'), 'the held row is not sent while it is held')
+  await other.query('ROLLBACK')
+  await other.end()
+  await eventually(async () => (await sent()).has('orphan-0'), { what: 'orphan-0 once its lock is gone' })
+  assert.equal((await readAll(redis, stream)).length, ids.length, 'one entry per row')
 })
 
 test("two daemons share the republisher's work (FOR UPDATE SKIP LOCKED): each orphaned row is re-sent once", async (t) => {
