@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
+import pg from 'pg'
 import { createActor, toPromise } from 'xstate'
 import { deadLetter } from '../../src/actors/deadLetter.js'
 import { loadConfig } from '../../src/config.js'
@@ -121,6 +122,31 @@ test('with the store on, every dead letter also gets a dead_letter row, written 
       replayed_at: null,
     },
   ])
+})
+
+test('a dead letter is acked only once its row is written: while the INSERT is held, the entry stays pending', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { url } = await testDatabase(t)
+  const stream = key('orders')
+  await startTestRuntime(
+    t,
+    { consumers: [{ name: 'orders', stream, group: 'g', handler: handler('permanent.mjs') }] },
+    { databaseUrl: url },
+  )
+  // SHARE on the table holds every INSERT into it until the ROLLBACK below.
+  const lock = new pg.Client({ connectionString: url })
+  lock.on('error', () => {})
+  await lock.connect()
+  await lock.query('BEGIN')
+  await lock.query('LOCK TABLE dead_letter IN SHARE MODE')
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{"total":1}')
+  await waitForEntries(redis, `{${stream}}:dlq`, 1)
+  await new Promise((r) => setTimeout(r, 300))
+  assert.equal(await pendingCount(redis, stream, 'g'), 1, 'not acked while its row is not written')
+  await lock.query('ROLLBACK')
+  await lock.end()
+  await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'the XACK' })
+  assert.deepEqual(await query(url, 'SELECT message_id FROM dead_letter'), [{ message_id: 'o-1' }])
 })
 
 test('when PostgreSQL cannot be reached, the dead-letter stream alone holds the letter and a warning says so', async (t) => {
