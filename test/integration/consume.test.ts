@@ -209,6 +209,39 @@ test('readers: 2 keeps a second batch in flight while the first runs; with 1 the
   }
 })
 
+test('reading is bounded by the pool: with slow handlers, no more entries are read than a batch holds', async (t) => {
+  const { redis, key } = testRedis(t)
+  const stream = key('orders')
+  const seen = key('seen')
+  const batchSize = 3
+  await startTestRuntime(t, {
+    consumers: [
+      {
+        name: 'orders',
+        stream,
+        group: 'g',
+        handler: handler('slow.mjs'),
+        batchSize,
+        concurrency: 1,
+        blockMs: 100,
+      },
+    ],
+  })
+  const pipeline = redis.pipeline()
+  for (let n = 0; n < 12; n++) pipeline.xadd(stream, '*', 'payload', String(n), 'seen', seen, 'ms', '150')
+  await pipeline.exec()
+  // The PEL holds what was read and not yet acked: sampled until every entry was handled.
+  let most = 0
+  const until = Date.now() + 20_000
+  while ((await readAll(redis, seen)).filter(([, f]) => f.finished).length < 12 && Date.now() < until) {
+    most = Math.max(most, await pendingCount(redis, stream, 'g').catch(() => 0))
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  assert.equal((await readAll(redis, seen)).filter(([, f]) => f.finished).length, 12, 'all handled')
+  assert.ok(most > 0, 'the sampling saw the batches in flight')
+  assert.ok(most <= batchSize, `at most one batch read ahead of its acks: ${most} pending at once`)
+})
+
 /**
  * A consumer blocked in XREADGROUP (blockMs 5 s) on a stream of its own; `batches(n)` waits until the
  * handler saw `n` messages and their batches were logged, and returns the logged batch sizes.
