@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { test } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { runCli, writeConfig } from '../support/daemon.js'
+import { FIXTURES, runCli, writeConfig } from '../support/daemon.js'
 import { eventually, groupInfo, readAll, testRedis } from '../support/redis.js'
 
 const IOREDIS = pathToFileURL(createRequire(import.meta.url).resolve('ioredis')).href
@@ -104,6 +104,47 @@ test('SIGHUP applies a new config with messages flowing: nothing lost, nothing r
   await daemon.waitForLog((l) => l.msg === 'actor state' && l.actor === 'consumer-billing')
   daemon.child.kill('SIGTERM')
   assert.equal((await daemon.exited).code, 0)
+})
+
+test('SIGHUP removing a consumer with a handler running: the handler finishes and is acked, nothing more is read', async (t) => {
+  const { redis, key } = testRedis(t)
+  const audit = key('audit')
+  const orders = key('orders')
+  const seen = key('seen')
+  const slow = path.join(FIXTURES, 'slow.mjs')
+  const consumer = (name: string, stream: string) => ({
+    name,
+    stream,
+    group: 'g',
+    handler: slow,
+    batchSize: 1,
+    blockMs: 100,
+  })
+  const file = writeConfig(t, { consumers: [consumer('orders', orders), consumer('audit', audit)] })
+  const daemon = runCli(t, ['start', '--config', file])
+  for (let i = 0; i < 2; i++) await redis.xadd(audit, '*', 'payload', '{}', 'seen', seen, 'ms', '1500')
+  await eventually(async () => (await readAll(redis, seen)).length === 1, { what: 'the handler to start' })
+
+  writeFileSync(file, JSON.stringify({ consumers: [consumer('orders', orders)] }))
+  daemon.child.kill('SIGHUP')
+  const reloaded = await daemon.waitForLog((l) => l.msg === 'config reloaded')
+  assert.deepEqual(reloaded.removed, ['audit'])
+  await eventually(async () => (await groupInfo(redis, audit, 'g')).pending === 0, {
+    what: 'the removed consumer to finish and ack its batch',
+  })
+  // Long enough for a read the removed consumer should not make to start its handler.
+  await new Promise((r) => setTimeout(r, 500))
+  const rows = (await readAll(redis, seen)).map(([, f]) => Object.keys(f)[0])
+  assert.deepEqual(
+    rows,
+    ['started', 'finished'],
+    'the running handler finished; the next entry never started',
+  )
+  const info = await groupInfo(redis, audit, 'g')
+  assert.deepEqual(
+    { pending: info.pending, read: info['entries-read'], lag: info.lag },
+    { pending: 0, read: 1, lag: 1 },
+  )
 })
 
 test('SIGHUP with an invalid config is refused with one log line and the running config stays', async (t) => {
