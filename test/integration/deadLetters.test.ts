@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { test } from 'node:test'
-import pg from 'pg'
+import { test, type TestContext } from 'node:test'
 import { createActor, toPromise } from 'xstate'
 import { deadLetter } from '../../src/actors/deadLetter.js'
 import { loadConfig } from '../../src/config.js'
@@ -9,7 +8,7 @@ import { Resources } from '../../src/resources.js'
 import { createStore } from '../../src/store/index.js'
 import { FIXTURES, writeConfig } from '../support/daemon.js'
 import { dead, entry } from '../support/machine.js'
-import { query, testDatabase, testLogger } from '../support/postgres.js'
+import { holdLock, query, testDatabase, testLogger } from '../support/postgres.js'
 import { eventually, pendingCount, REDIS_URL, testRedis, waitForEntries } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
 
@@ -70,7 +69,8 @@ test('a text consumer hands an entry without a payload field to its handler', as
   )
 })
 
-test('with the store on, every dead letter also gets a dead_letter row, written before the XACK', async (t) => {
+/** A daemon with the store on whose handler fails every message permanently, on a stream of its own. */
+async function permanentFailures(t: TestContext) {
   const { redis, key } = testRedis(t)
   const { url } = await testDatabase(t)
   const stream = key('orders')
@@ -79,6 +79,11 @@ test('with the store on, every dead letter also gets a dead_letter row, written 
     { consumers: [{ name: 'orders', stream, group: 'g', handler: handler('permanent.mjs') }] },
     { databaseUrl: url },
   )
+  return { redis, url, stream }
+}
+
+test('with the store on, every dead letter also gets a dead_letter row, written before the XACK', async (t) => {
+  const { redis, url, stream } = await permanentFailures(t)
   const entryIds = [
     (await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{"total":1}', 'headers', '{"k":"v"}', 'x', 'y'))!,
     (await redis.xadd(stream, '*', 'id', 'o-2', 'payload', '{"total":2}'))!,
@@ -125,26 +130,14 @@ test('with the store on, every dead letter also gets a dead_letter row, written 
 })
 
 test('a dead letter is acked only once its row is written: while the INSERT is held, the entry stays pending', async (t) => {
-  const { redis, key } = testRedis(t)
-  const { url } = await testDatabase(t)
-  const stream = key('orders')
-  await startTestRuntime(
-    t,
-    { consumers: [{ name: 'orders', stream, group: 'g', handler: handler('permanent.mjs') }] },
-    { databaseUrl: url },
-  )
+  const { redis, url, stream } = await permanentFailures(t)
   // SHARE on the table holds every INSERT into it until the ROLLBACK below.
-  const lock = new pg.Client({ connectionString: url })
-  lock.on('error', () => {})
-  await lock.connect()
-  await lock.query('BEGIN')
-  await lock.query('LOCK TABLE dead_letter IN SHARE MODE')
+  const lock = await holdLock(url, 'LOCK TABLE dead_letter IN SHARE MODE')
   await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{"total":1}')
   await waitForEntries(redis, `{${stream}}:dlq`, 1)
   await new Promise((r) => setTimeout(r, 300))
   assert.equal(await pendingCount(redis, stream, 'g'), 1, 'not acked while its row is not written')
-  await lock.query('ROLLBACK')
-  await lock.end()
+  await lock.release()
   await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, { what: 'the XACK' })
   assert.deepEqual(await query(url, 'SELECT message_id FROM dead_letter'), [{ message_id: 'o-1' }])
 })

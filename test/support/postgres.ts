@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import pg from 'pg'
 import { createLogger, type Logger } from '../../src/log.js'
+import { eventually } from './redis.js'
 
 /**
  * Isolation: every test gets a database of its own (`ackstate_test_<random>`), dropped when the test
@@ -31,6 +33,47 @@ export async function query<T extends object = Record<string, unknown>>(
   } finally {
     await client.end()
   }
+}
+
+/**
+ * Takes a lock, as another daemon's transaction would hold it: runs `sql` (LOCK TABLE …, SELECT … FOR
+ * UPDATE) in a transaction on a connection of its own, until `release()` rolls it back. A test that
+ * fails first leaves it to the test database's drop, which ends the connection.
+ */
+export async function holdLock(url: string, sql: string): Promise<{ release: () => Promise<void> }> {
+  const client = new pg.Client({ connectionString: url })
+  client.on('error', () => {})
+  await client.connect()
+  await client.query('BEGIN')
+  await client.query(sql)
+  return {
+    release: async () => {
+      await client.query('ROLLBACK')
+      await client.end()
+    },
+  }
+}
+
+/**
+ * While `lock` holds the row of `held`, every other id goes out (`out()` lists those out so far) and
+ * `held` does not; once released, `held` goes out too. What SKIP LOCKED gives a second daemon.
+ */
+export async function goesAroundHeld(
+  out: () => Promise<Set<string>>,
+  ids: string[],
+  held: string,
+  lock: { release: () => Promise<void> },
+): Promise<void> {
+  await eventually(
+    async () => {
+      const now = await out()
+      return ids.every((id) => id === held || now.has(id))
+    },
+    { what: `every row but ${held} out while it is held` },
+  )
+  assert.ok(!(await out()).has(held), `${held} is not sent while it is held`)
+  await lock.release()
+  await eventually(async () => (await out()).has(held), { what: `${held} once its lock is gone` })
 }
 
 /** True when a database of that name exists. */

@@ -163,14 +163,20 @@ test('does not ack while the batch is still processing', async () => {
   assert.equal(h.acked.calls.length, 1)
 })
 
-test('dead-letters permanent failures before acking them', async () => {
-  const h = harness()
+/** A batch of a permanent failure and a success, read and processed. */
+async function deadAndOk(options: { scriptDeadLetters?: boolean } = {}) {
+  const h = harness(options)
   await settle()
   const batch = [entry('1-0'), entry('2-0')]
   h.read.next(batch)
   await settle()
   h.processed.next([dead(batch[0]!), ok(batch[1]!)])
   await settle()
+  return h
+}
+
+test('dead-letters permanent failures before acking them', async () => {
+  const h = await deadAndOk()
   assert.deepEqual(
     h.deadLettered.calls[0]!.entries.map((e) => e.entryId),
     ['1-0'],
@@ -182,16 +188,15 @@ test('dead-letters permanent failures before acking them', async () => {
   )
 })
 
-test('a dead letter the broker refuses leaves the whole batch unacked until it is written', async () => {
-  const h = harness({ scriptDeadLetters: true })
-  await settle()
-  const batch = [entry('1-0'), entry('2-0')]
-  h.read.next(batch)
-  await settle()
-  h.processed.next([dead(batch[0]!), ok(batch[1]!)])
-  await settle()
+/** The same batch, its dead letter answered by the test: the consumer is writing it. */
+async function deadLettering() {
+  const h = await deadAndOk({ scriptDeadLetters: true })
   assert.equal(h.state(), 'deadLettering')
-  const dlq = h.deadLettered as ReturnType<typeof scripted<SettleInput, void>>
+  return { h, dlq: h.deadLettered as ReturnType<typeof scripted<SettleInput, void>> }
+}
+
+test('a dead letter the broker refuses leaves the whole batch unacked until it is written', async () => {
+  const { h, dlq } = await deadLettering()
   dlq.fail(codedError('ACK_ERR_REDIS_UNAVAILABLE'))
   await settle()
   assert.equal(h.state(), 'disconnected')
@@ -215,14 +220,8 @@ test('a dead letter the broker refuses leaves the whole batch unacked until it i
 })
 
 test('a dead letter that fails for another reason crashes the consumer without acking anything', async () => {
-  const h = harness({ scriptDeadLetters: true })
-  await settle()
-  const batch = [entry('1-0'), entry('2-0')]
-  h.read.next(batch)
-  await settle()
-  h.processed.next([dead(batch[0]!), ok(batch[1]!)])
-  await settle()
-  ;(h.deadLettered as ReturnType<typeof scripted<SettleInput, void>>).fail(new Error('WRONGTYPE'))
+  const { h, dlq } = await deadLettering()
+  dlq.fail(new Error('WRONGTYPE'))
   await settle()
   assert.equal(h.errors.length, 1, 'the supervisor gets the crash')
   assert.equal(h.acked.calls.length, 0, 'the entries stay in the PEL')
