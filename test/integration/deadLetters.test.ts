@@ -6,7 +6,7 @@ import { deadLetter } from '../../src/actors/deadLetter.js'
 import { loadConfig } from '../../src/config.js'
 import { Resources } from '../../src/resources.js'
 import { createStore } from '../../src/store/index.js'
-import { FIXTURES, writeConfig } from '../support/daemon.js'
+import { FIXTURES, runCli, writeConfig } from '../support/daemon.js'
 import { dead, entry } from '../support/machine.js'
 import { holdLock, query, testDatabase, testLogger } from '../support/postgres.js'
 import { eventually, pendingCount, REDIS_URL, testRedis, waitForEntries } from '../support/redis.js'
@@ -165,5 +165,39 @@ test('when PostgreSQL cannot be reached, the dead-letter stream alone holds the 
   assert.deepEqual(
     lines.filter((l) => l.level === 40).map((l) => ({ msg: l.msg, ids: l.ids })),
     [{ msg: 'dead letters not recorded in PostgreSQL; the dead-letter stream holds them', ids: ['o-1'] }],
+  )
+})
+
+test('kill -9 between a dead letter and its XACK: the entry stays pending, and another daemon dead-letters it again and acks it', async (t) => {
+  const { redis, key } = testRedis(t)
+  const { url } = await testDatabase(t)
+  const stream = key('orders')
+  const config = writeConfig(t, {
+    reclaim: { intervalMs: 250, heartbeatTtlMs: 1_000 },
+    consumers: [{ name: 'orders', stream, group: 'g', handler: handler('permanent.mjs') }],
+  })
+  const env = { DATABASE_URL: url }
+  const first = runCli(t, ['start', '--config', config], env)
+  await first.waitForLog((l) => l.msg === 'consumer group created')
+  // The row's INSERT is held: the daemon has written the letter to the stream and waits before its XACK.
+  const lock = await holdLock(url, 'LOCK TABLE dead_letter IN SHARE MODE')
+  await redis.xadd(stream, '*', 'id', 'o-1', 'payload', '{}')
+  await waitForEntries(redis, `{${stream}}:dlq`, 1)
+  await new Promise((r) => setTimeout(r, 200))
+  assert.equal(await pendingCount(redis, stream, 'g'), 1)
+  first.child.kill('SIGKILL')
+  await first.exited
+  await lock.release()
+
+  runCli(t, ['start', '--config', config], env)
+  await eventually(async () => (await pendingCount(redis, stream, 'g')) === 0, {
+    timeoutMs: 15_000,
+    what: 'the second daemon to reclaim, dead-letter and ack the entry',
+  })
+  const letters = await waitForEntries(redis, `{${stream}}:dlq`, 2)
+  assert.deepEqual(
+    letters.map((l) => l.id),
+    ['o-1', 'o-1'],
+    'a letter per attempt: the second daemon wrote its own before acking',
   )
 })
