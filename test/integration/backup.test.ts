@@ -98,42 +98,55 @@ test('the backup row holds exactly what the entry holds, through the COPY; a re-
   assert.equal(again!.payload, 'second')
 })
 
-test('a publish Redis refuses rejects with a coded error, and the republisher re-sends the committed row', async (t) => {
-  const { redis, key } = testRedis(t)
-  const { db, store } = await migratedStore(t)
-  const stream = key('orders')
-  const seen = key('seen')
-  const down = createPublisher({
-    redisUrl: 'redis://127.0.0.1:1',
-    store,
-    publisherId: 'p-down',
-    heartbeat: false,
-  })
-  t.after(() => down.close())
-  await assert.rejects(down.publish({ stream, id: 'o-2', payload: '{}', fields: { seen } }), {
-    code: 'ACK_ERR_REDIS_UNAVAILABLE',
-  })
-  assert.deepEqual(
-    (await rows(db.url)).map((r) => [r.message_id, r.status, r.publisher_id]),
-    [['o-2', 'pending', null]],
-    'the row is committed and given up to the republisher',
-  )
-  assert.equal((await readAll(redis, stream)).length, 0)
+for (const outbox of [false, true])
+  test(
+    outbox
+      ? 'transactional outbox: an XADD after the commit that Redis refuses leaves the row to the republisher, which re-sends it'
+      : 'a publish Redis refuses rejects with a coded error, and the republisher re-sends the committed row',
+    async (t) => {
+      const { redis, key } = testRedis(t)
+      const { db, store } = await migratedStore(t)
+      const stream = key('orders')
+      const seen = key('seen')
+      const down = createPublisher({
+        redisUrl: 'redis://127.0.0.1:1',
+        store,
+        publisherId: 'p-down',
+        heartbeat: false,
+      })
+      t.after(() => down.close())
+      const message = { stream, id: 'o-2', payload: '{}', fields: { seen } }
+      if (outbox) {
+        // The caller's transaction commits; the send after it fails, with a warning, not an error of theirs.
+        await store.transaction((transaction) => down.publish(message, { transaction }))
+        await eventually(async () => (await rows(db.url))[0]?.publisher_id === null, {
+          what: 'the failed send to give the row up',
+        })
+      } else {
+        await assert.rejects(down.publish(message), { code: 'ACK_ERR_REDIS_UNAVAILABLE' })
+      }
+      assert.deepEqual(
+        (await rows(db.url)).map((r) => [r.message_id, r.status, r.publisher_id]),
+        [['o-2', 'pending', null]],
+        'the row is committed and given up to the republisher',
+      )
+      assert.equal((await readAll(redis, stream)).length, 0)
 
-  await startTestRuntime(
-    t,
-    {
-      republish: { afterMs: 100, intervalMs: 100 },
-      consumers: [{ name: 'orders', stream, group: 'g', handler: ok }],
+      await startTestRuntime(
+        t,
+        {
+          republish: { afterMs: 100, intervalMs: 100 },
+          consumers: [{ name: 'orders', stream, group: 'g', handler: ok }],
+        },
+        { databaseUrl: db.url },
+      )
+      const [handled] = await waitForEntries(redis, seen, 1)
+      assert.equal((JSON.parse(handled!.message!) as { id: string }).id, 'o-2')
+      await eventually(async () => (await rows(db.url))[0]!.status === 'acked', {
+        what: 'the re-sent row to be acked',
+      })
     },
-    { databaseUrl: db.url },
   )
-  const [handled] = await waitForEntries(redis, seen, 1)
-  assert.equal((JSON.parse(handled!.message!) as { id: string }).id, 'o-2')
-  await eventually(async () => (await rows(db.url))[0]!.status === 'acked', {
-    what: 'the re-sent row to be acked',
-  })
-})
 
 test("a row whose publisher died between commit and XADD is re-sent; a live publisher's rows are left alone", async (t) => {
   const { redis, key } = testRedis(t)
