@@ -230,14 +230,15 @@ test('reading is bounded by the pool: with slow handlers, no more entries are re
   const pipeline = redis.pipeline()
   for (let n = 0; n < 12; n++) pipeline.xadd(stream, '*', 'payload', String(n), 'seen', seen, 'ms', '150')
   await pipeline.exec()
+  const finished = async () => (await readAll(redis, seen)).filter(([, f]) => f.finished).length
   // The PEL holds what was read and not yet acked: sampled until every entry was handled.
   let most = 0
   const until = Date.now() + 20_000
-  while ((await readAll(redis, seen)).filter(([, f]) => f.finished).length < 12 && Date.now() < until) {
+  while ((await finished()) < 12 && Date.now() < until) {
     most = Math.max(most, await pendingCount(redis, stream, 'g').catch(() => 0))
     await new Promise((r) => setTimeout(r, 10))
   }
-  assert.equal((await readAll(redis, seen)).filter(([, f]) => f.finished).length, 12, 'all handled')
+  assert.equal(await finished(), 12, 'all handled')
   assert.ok(most > 0, 'the sampling saw the batches in flight')
   assert.ok(most <= batchSize, `at most one batch read ahead of its acks: ${most} pending at once`)
 })

@@ -17,6 +17,25 @@ async function setup(t: TestContext) {
   return { redis, key, db, store, publisher, stream: key('orders'), seen: key('seen') }
 }
 
+/** The ids of the handled messages, from the `seen` stream the ok.mjs fixture writes. */
+async function handledIds(redis: import('ioredis').Redis, seen: string): Promise<Set<string>> {
+  return new Set((await readAll(redis, seen)).map(([, f]) => (JSON.parse(f.message!) as { id: string }).id))
+}
+
+/** Entries ever added to a stream (0 before it exists): a trimmer may have removed acked ones since. */
+async function entriesAdded(redis: import('ioredis').Redis, stream: string): Promise<number> {
+  const info = (await redis.xinfo('STREAM', stream).catch(() => null)) as unknown[] | null
+  return info ? Number(info[info.indexOf('entries-added') + 1]) : 0
+}
+
+/** Publishes a delayed message per id to the test's stream, each recording itself in `seen` once handled. */
+function publishDelayed(s: Awaited<ReturnType<typeof setup>>, ids: string[], delayMs: number) {
+  return s.publisher.publishMany(
+    ids.map((id) => ({ stream: s.stream, id, payload: '{}', fields: { seen: s.seen } })),
+    { delayMs },
+  )
+}
+
 /** When each handled message arrived, by id, from the `seen` stream the ok.mjs fixture writes. */
 async function arrivals(redis: import('ioredis').Redis, seen: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
@@ -101,14 +120,10 @@ test('a past due time delivers now; NaN, negative, absurd or unparseable times a
 test('two daemons share due delays: each is delivered exactly once', async (t) => {
   const s = await setup(t)
   const count = 300
-  await s.publisher.publishMany(
-    Array.from({ length: count }, (_, i) => ({
-      stream: s.stream,
-      id: `d-${i}`,
-      payload: '{}',
-      fields: { seen: s.seen },
-    })),
-    { delayMs: 800 },
+  await publishDelayed(
+    s,
+    Array.from({ length: count }, (_, i) => `d-${i}`),
+    800,
   )
   const config = {
     delay: { batchSize: 20 },
@@ -122,12 +137,8 @@ test('two daemons share due delays: each is delivered exactly once', async (t) =
   await waitForEntries(s.redis, s.seen, count, 20_000)
   await new Promise((r) => setTimeout(r, 300))
   // Counted with entries-added: a daemon's trimmer may already have removed acked entries.
-  const info = (await s.redis.xinfo('STREAM', s.stream)) as unknown[]
-  assert.equal(info[info.indexOf('entries-added') + 1], count, 'one stream entry per delayed message')
-  const handled = (await readAll(s.redis, s.seen)).map(
-    ([, f]) => (JSON.parse(f.message!) as { id: string }).id,
-  )
-  assert.equal(new Set(handled).size, count)
+  assert.equal(await entriesAdded(s.redis, s.stream), count, 'one stream entry per delayed message')
+  assert.equal((await handledIds(s.redis, s.seen)).size, count)
   // Released messages are backed up before they are sent, so their consumers' acks confirm them.
   await eventually(
     async () => {
@@ -166,10 +177,7 @@ test('kill -9 between a release XADD and its commit: the rows stay pending, the 
   const s = await setup(t)
   const count = 5
   const ids = Array.from({ length: count }, (_, i) => `d-${i}`)
-  await s.publisher.publishMany(
-    ids.map((id) => ({ stream: s.stream, id, payload: '{}', fields: { seen: s.seen } })),
-    { delayMs: 300 },
-  )
+  await publishDelayed(s, ids, 300)
   // SHARE on the table lets the release lock its rows (ROW SHARE) but holds its UPDATE marking them
   // delivered (ROW EXCLUSIVE): the daemon stops between its XADD and its commit.
   const lock = await holdLock(s.db.url, 'LOCK TABLE delay_message IN SHARE MODE')
@@ -180,10 +188,7 @@ test('kill -9 between a release XADD and its commit: the rows stay pending, the 
   await s.redis.xgroup('CREATE', s.stream, 'g', '0', 'MKSTREAM')
   const env = { DATABASE_URL: s.db.url }
   const first = runCli(t, ['start', '--config', config], env)
-  const added = async () => {
-    const info = (await s.redis.xinfo('STREAM', s.stream).catch(() => null)) as unknown[] | null
-    return info ? Number(info[info.indexOf('entries-added') + 1]) : 0
-  }
+  const added = () => entriesAdded(s.redis, s.stream)
   await eventually(async () => (await added()) === count, { what: 'the first release XADD' })
   const pending = async () =>
     (
@@ -202,9 +207,7 @@ test('kill -9 between a release XADD and its commit: the rows stay pending, the 
   assert.equal(await added(), 2 * count, 'each message was sent twice: once per release')
   await eventually(
     async () => {
-      const handled = new Set(
-        (await readAll(s.redis, s.seen)).map(([, f]) => (JSON.parse(f.message!) as { id: string }).id),
-      )
+      const handled = await handledIds(s.redis, s.seen)
       return ids.every((id) => handled.has(id))
     },
     { what: 'every delayed message handled' },
@@ -214,10 +217,7 @@ test('kill -9 between a release XADD and its commit: the rows stay pending, the 
 test('a due row another transaction holds is skipped, not waited for: the rest are released meanwhile (SKIP LOCKED)', async (t) => {
   const s = await setup(t)
   const ids = Array.from({ length: 5 }, (_, i) => `d-${i}`)
-  await s.publisher.publishMany(
-    ids.map((id) => ({ stream: s.stream, id, payload: '{}', fields: { seen: s.seen } })),
-    { delayMs: 200 },
-  )
+  await publishDelayed(s, ids, 200)
   // Another daemon's release in progress, as far as this one can tell: d-0's row is locked.
   const other = await holdLock(s.db.url, "SELECT 1 FROM delay_message WHERE message_id = 'd-0' FOR UPDATE")
   await s.redis.xgroup('CREATE', s.stream, 'g', '0', 'MKSTREAM')
@@ -226,7 +226,5 @@ test('a due row another transaction holds is skipped, not waited for: the rest a
     { consumers: [{ name: 'orders', stream: s.stream, group: 'g', handler: ok }] },
     { databaseUrl: s.db.url },
   )
-  const handled = async () =>
-    new Set((await readAll(s.redis, s.seen)).map(([, f]) => (JSON.parse(f.message!) as { id: string }).id))
-  await goesAroundHeld(handled, ids, 'd-0', other)
+  await goesAroundHeld(() => handledIds(s.redis, s.seen), ids, 'd-0', other)
 })

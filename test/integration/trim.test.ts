@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { test } from 'node:test'
+import { trimStream } from '../../src/redis/trim.js'
 import { FIXTURES } from '../support/daemon.js'
 import { eventually, groupInfo, testRedis } from '../support/redis.js'
 import { startTestRuntime } from '../support/runtime.js'
-import { trimStream } from '../../src/redis/trim.js'
 
 test('trimming removes what every group acked and never an entry a slow group has not', async (t) => {
   const { redis, key } = testRedis(t)
